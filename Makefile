@@ -22,7 +22,7 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 STAMP_BUILD := .build/.compiled
 
-.PHONY: setup compile demo test test-anvil test-ganache clean
+.PHONY: setup compile demo test anvil clean
 
 setup: $(STAMP_PY) $(STAMP_NPM) $(SOLC)
 
@@ -42,7 +42,7 @@ $(SOLC): toolchain/solc.js $(STAMP_NPM)
 	printf '#!/bin/sh\nexec node "%s/toolchain/solc.js" "$$@"\n' "$(CURDIR)" > $@
 	chmod +x $@
 
-$(STAMP_BUILD): setup $(shell find contracts -name '*.sol' -not -path '*/.cache/*') ape-config.yaml
+$(STAMP_BUILD): $(STAMP_PY) $(STAMP_NPM) $(SOLC) $(shell find contracts -name '*.sol' -not -path '*/.cache/*') ape-config.yaml
 	$(OFFLINE) $(BIN)/ape compile
 	touch $@
 
@@ -59,3 +59,11 @@ test: compile
 
 clean:
 	rm -rf .build contracts/.cache .solcx
+
+# A long-lived anvil for separate CLI commands, with its chain kept in .fundtrail/ between runs.
+# `--network ethereum:local:foundry` connects to it instead of starting a throwaway anvil.
+ANVIL_STATE ?= .fundtrail/anvil-state.json
+anvil: setup
+	mkdir -p $(dir $(ANVIL_STATE))
+	anvil --host 127.0.0.1 --port 8545 --hardfork shanghai \
+		--state $(ANVIL_STATE) --state-interval 5 --preserve-historical-states

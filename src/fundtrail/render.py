@@ -1,0 +1,193 @@
+"""Rich tables and messages for the `fundtrail` CLI. Only the CLI imports this module."""
+
+import os
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from fundtrail.checks import show_time
+from fundtrail.deployments import Deployment
+from fundtrail.evidence import to_hex
+from fundtrail.grants import GrantSummary, MilestoneStatus
+from fundtrail.units import format_amount
+
+_STATUS_STYLES = {
+    MilestoneStatus.AwaitingEvidence: "yellow",
+    MilestoneStatus.EvidenceSubmitted: "cyan",
+    MilestoneStatus.Released: "green",
+    MilestoneStatus.Reclaimed: "red",
+}
+
+
+PIPE_WIDTH = 200
+"""Line width for output to a file or pipe, wide enough for full hashes in every table."""
+
+
+def stdout() -> Console:
+    # A new console per command, so that it picks up the terminal width of the moment.
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, width=PIPE_WIDTH)
+    return console
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def receipt_line(action: str, receipt) -> Text:
+    """Describe a mined transaction in one line."""
+    return Text.assemble(
+        (action, "bold"),
+        f": transaction {receipt.txn_hash} in block {receipt.block_number}, "
+        f"gas used {receipt.gas_used}",
+    )
+
+
+def deployment_table(deployment: Deployment) -> Table:
+    table = Table(title=f"FundTrail on {deployment.network} (chain {deployment.chain_id})")
+    table.add_column("Contract")
+    table.add_column("Address", no_wrap=True)
+    table.add_column("Block", justify="right")
+    table.add_column("Transaction", no_wrap=True)
+    for name, record in deployment.contracts.items():
+        table.add_row(name, record.address, str(record.block), record.tx_hash)
+    for symbol, address in deployment.tokens.items():
+        table.add_row(f"token {symbol}", address, "", "")
+    return table
+
+
+def grant_view(grant: GrantSummary) -> Group:
+    """Render a grant: its parties and books, its milestones, then its funders."""
+    token = grant.token
+    books = Table.grid(padding=(0, 2))
+    books.add_column(style="bold")
+    books.add_column()
+    for label, value in (
+        ("Status", grant.status.name),
+        ("Recipient", grant.recipient),
+        ("Token", f"{token.symbol} ({token.address})"),
+        ("Total", format_amount(grant.total, token)),
+        ("Funded", format_amount(grant.funded, token)),
+        ("Released", format_amount(grant.released, token)),
+        ("Reclaimed", format_amount(grant.reclaimed, token)),
+        ("Held", format_amount(grant.held, token)),
+        ("Funding deadline", show_time(grant.funding_deadline)),
+        (
+            "Attestors",
+            f"{grant.threshold} of {len(grant.attestors)}: " + ", ".join(grant.attestors),
+        ),
+        ("Terms", f"{to_hex(grant.terms_hash)} {grant.terms_uri}"),
+        ("Created in", grant.created_tx or "unknown"),
+    ):
+        books.add_row(label, value)
+
+    milestones = Table(title="Milestones")
+    for column in (
+        "#",
+        "Status",
+        "Amount",
+        "Deadline",
+        "Evidence hash",
+        "Evidence URI",
+        "Approvals/quorum",
+        "Release/reclaim transaction",
+    ):
+        milestones.add_column(
+            column, no_wrap=column in ("Evidence hash", "Release/reclaim transaction")
+        )
+    for milestone in grant.milestones:
+        milestones.add_row(
+            str(milestone.index),
+            Text(milestone.status.name, style=_STATUS_STYLES[milestone.status]),
+            format_amount(milestone.amount, token),
+            show_time(milestone.deadline),
+            to_hex(milestone.evidence_hash) if milestone.evidence_hash else "-",
+            milestone.evidence_uri or "-",
+            f"{milestone.approval_count}/{grant.threshold}",
+            milestone.settlement_tx or "-",
+        )
+
+    funders = Table(title="Funders")
+    funders.add_column("Funder", no_wrap=True)
+    funders.add_column("Contribution", justify="right")
+    funders.add_column("Refunded")
+    for funder in grant.funders:
+        funders.add_row(
+            funder.address,
+            format_amount(funder.contribution, token),
+            "yes" if funder.refunded else "no",
+        )
+
+    return Group(
+        Text(f"Grant {grant.grant_id}", style="bold underline"), books, milestones, funders
+    )
+
+
+def grants_table(grants: list[GrantSummary]) -> Table:
+    table = Table(title="Grants")
+    for column in (
+        "Id",
+        "Status",
+        "Recipient",
+        "Funded / total",
+        "Milestones settled",
+        "Funding deadline",
+    ):
+        table.add_column(column, no_wrap=column == "Recipient")
+    for grant in grants:
+        settled = sum(1 for milestone in grant.milestones if milestone.settled)
+        table.add_row(
+            str(grant.grant_id),
+            grant.status.name,
+            grant.recipient,
+            format_amount(grant.funded, grant.token)
+            + " / "
+            + format_amount(grant.total, grant.token),
+            f"{settled} of {len(grant.milestones)}",
+            show_time(grant.funding_deadline),
+        )
+    return table
+
+
+def demo_step_line(step) -> Text:
+    """Describe one demo transaction as it happens."""
+    return Text.assemble(
+        (f"[{step.number}] ", "bold cyan"),
+        step.action,
+        (f"  tx {step.txn_hash[:18]}… block {step.block}, gas {step.gas_used:,}", "dim"),
+    )
+
+
+def reconciliation_view(reconciliation, token) -> Group:
+    """Render the demo's books, the balances they must match, and the verdict."""
+    books = Table(title="Books of the grant and the escrow")
+    books.add_column("Check")
+    books.add_column("Amount", justify="right")
+    for label, value in (
+        ("Funded", reconciliation.funded),
+        ("Released to the NGO", reconciliation.released),
+        ("Reclaimed by the funders", reconciliation.reclaimed),
+        ("Held for open milestones", reconciliation.held),
+        ("Escrow token balance", reconciliation.escrow_balance),
+        ("Escrow: held for all grants", reconciliation.escrow_held),
+        ("Escrow: credits awaiting withdrawal", reconciliation.escrow_credits),
+    ):
+        books.add_row(label, format_amount(value, token))
+
+    balances = Table(title="Token balances")
+    balances.add_column("Party")
+    balances.add_column("Balance", justify="right")
+    for party, balance in reconciliation.balances.items():
+        balances.add_row(party, format_amount(balance, token))
+
+    if reconciliation.problems:
+        verdict = Text("Books do NOT reconcile:\n" + "\n".join(reconciliation.problems), "bold red")
+    else:
+        verdict = Text(
+            "Books reconcile: funded = released + reclaimed + held, the escrow holds at least "
+            "what it owes, and every minted token is accounted for.",
+            style="bold green",
+        )
+    return Group(books, balances, verdict)
