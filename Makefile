@@ -61,9 +61,12 @@ clean:
 	rm -rf .build contracts/.cache .solcx
 
 # A long-lived anvil for separate CLI commands, with its chain kept in .fundtrail/ between runs.
-# `--network ethereum:local:foundry` connects to it instead of starting a throwaway anvil.
+# With APE_FOUNDRY_HOST=http://127.0.0.1:$(ANVIL_PORT), `--network ethereum:local:foundry`
+# connects to it instead of starting a throwaway anvil. It avoids 8545, the port that the
+# tests' throwaway anvil uses, so tests never write into this chain.
 ANVIL_STATE ?= .fundtrail/anvil-state.json
+ANVIL_PORT ?= 8546
 anvil: setup
 	mkdir -p $(dir $(ANVIL_STATE))
-	anvil --host 127.0.0.1 --port 8545 --hardfork shanghai \
+	anvil --host 127.0.0.1 --port $(ANVIL_PORT) --hardfork shanghai \
 		--state $(ANVIL_STATE) --state-interval 5 --preserve-historical-states

@@ -26,7 +26,7 @@ contract ReentrantRecipient {
     }
 
     receive() external payable {
-        // Try to reclaim the same milestone and to withdraw during the payout.
+        // Try to reclaim the same milestone during the payout.
         try escrow.reclaim(grantId, milestoneIndex) {
             reentered = true;
         } catch (bytes memory reason) {
