@@ -484,10 +484,10 @@ def donate(
 def demo():
     """Run a whole grant lifecycle on a local chain with ape's test accounts, and print the trail.
 
-    Deploys a 6-decimal test stablecoin and both contracts, registers and verifies a project,
-    creates and co-funds the grant in examples/grant-hotline.yaml, makes a direct donation,
-    releases two milestones by attestor quorum, lets the third miss its deadline and reclaims
-    it, then prints the trail and checks that the books reconcile.
+    Deploys a 6-decimal test stablecoin and both contracts, then registers and verifies a
+    project. Creates and co-funds the grant in examples/grant-hotline.yaml, and makes a direct
+    donation. Releases two milestones by attestor quorum, and reclaims the third after its
+    deadline. Prints the trail and checks that the books reconcile.
     """
     from ape import accounts, networks
 

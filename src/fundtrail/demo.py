@@ -19,7 +19,7 @@ from fundtrail.units import TokenInfo, parse_amount
 logger = logging.getLogger(__name__)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-"""The repository's examples folder, which holds the grant spec and the evidence files."""
+"""The repository's examples folder, which contains the grant spec and the evidence files."""
 
 STABLECOIN_SYMBOL = "USDC"
 
