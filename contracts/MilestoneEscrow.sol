@@ -5,6 +5,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 
 import {IMilestoneEscrow} from "./interfaces/IMilestoneEscrow.sol";
 
@@ -22,7 +24,9 @@ import {IMilestoneEscrow} from "./interfaces/IMilestoneEscrow.sol";
 ///   The owner withdraws the credit later with {withdraw}.
 /// - ETH forced into the contract (self-destruct, coinbase) is never counted by the books, so it
 ///   changes nothing; it stays in the contract as surplus.
-contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard {
+/// - Recipients and attestors can act offline: they sign EIP-712 typed data, which anyone may
+///   relay. A signature counts for its signer, never for the relayer, and only once.
+contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard, EIP712 {
     using SafeERC20 for IERC20;
 
     /// @notice Version of this contract's code.
@@ -45,6 +49,16 @@ contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard {
     /// cannot use up the gas that later payouts in the same transaction need. It covers a Safe
     /// wallet's receive function; a recipient that needs more is credited and withdraws.
     uint256 public constant ETH_PAYOUT_GAS = 50_000;
+
+    /// @notice EIP-712 type of an attestor's offline approval.
+    bytes32 public constant MILESTONE_APPROVAL_TYPEHASH = keccak256(
+        "MilestoneApproval(address attestor,uint256 grantId,uint256 milestoneIndex,bytes32 evidenceHash,uint64 expiry)"
+    );
+
+    /// @notice EIP-712 type of a recipient's offline evidence submission.
+    bytes32 public constant EVIDENCE_SUBMISSION_TYPEHASH = keccak256(
+        "EvidenceSubmission(address recipient,uint256 grantId,uint256 milestoneIndex,bytes32 evidenceHash,string evidenceUri,uint64 expiry)"
+    );
 
     /// @dev Milestone index recorded in {Payout} events of refunds, which belong to no milestone.
     uint256 private constant NO_MILESTONE = type(uint256).max;
@@ -90,6 +104,13 @@ contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard {
     mapping(address account => mapping(address token => uint256)) private _credits;
     mapping(address token => uint256) private _totalCredits;
     mapping(address token => uint256) private _totalHeld;
+    /// @dev Keyed by signer first, so that {revokeSignature} can only touch the caller's own
+    /// digests. Every typed struct names its signer, so a digest belongs to one signer only.
+    mapping(address signer => mapping(bytes32 digest => SignatureState)) private _signatureStates;
+
+    /// @dev The EIP-712 domain is bound to this contract's address and the chain id, so a
+    /// signature can never be replayed on another deployment or chain.
+    constructor() EIP712("FundTrail MilestoneEscrow", "1") {}
 
     /*//////////////////////////////////////////////////////////////
                               GRANT MAKERS
@@ -152,48 +173,12 @@ contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard {
     function submitEvidence(uint256 grantId, uint256 milestoneIndex, bytes32 evidenceHash, string calldata evidenceUri)
         external
     {
-        // Checks.
-        Grant storage grant = _getGrant(grantId);
-        Milestone storage milestone = _getMilestone(grantId, grant, milestoneIndex);
-        if (msg.sender != grant.recipient) {
-            revert NotRecipient(grantId, msg.sender);
-        }
-        _requireFullyFunded(grantId, grant);
-        _requireOpen(grantId, milestoneIndex, milestone);
-        if (evidenceHash == bytes32(0)) {
-            revert ZeroEvidenceHash();
-        }
-        if (milestone.status == MilestoneStatus.EvidenceSubmitted && milestone.evidenceHash == evidenceHash) {
-            revert EvidenceAlreadySubmitted(grantId, milestoneIndex, evidenceHash);
-        }
-        if (_rejectedEvidence[grantId][milestoneIndex][evidenceHash]) {
-            revert EvidenceHashRejected(grantId, milestoneIndex, evidenceHash);
-        }
-
-        // Effects: new evidence starts with no approvals and no rejections.
-        milestone.status = MilestoneStatus.EvidenceSubmitted;
-        milestone.evidenceHash = evidenceHash;
-        milestone.approvals = 0;
-        milestone.rejections = 0;
-        emit EvidenceSubmitted(grantId, milestoneIndex, msg.sender, evidenceHash, evidenceUri);
+        _submitEvidence(grantId, milestoneIndex, evidenceHash, evidenceUri, msg.sender);
     }
 
     /// @inheritdoc IMilestoneEscrow
     function approve(uint256 grantId, uint256 milestoneIndex, bytes32 evidenceHash) external nonReentrant {
-        // Checks.
-        Grant storage grant = _getGrant(grantId);
-        Milestone storage milestone = _getMilestone(grantId, grant, milestoneIndex);
-        uint16 attestorBit = _requireVote(grantId, milestoneIndex, milestone, evidenceHash);
-
-        // Effects.
-        milestone.approvals |= attestorBit;
-        uint256 approvalCount = _countBits(milestone.approvals);
-        emit MilestoneApproved(grantId, milestoneIndex, msg.sender, evidenceHash, approvalCount);
-
-        // The approval that reaches the threshold releases the milestone at once.
-        if (approvalCount == grant.threshold) {
-            _release(grantId, grant, milestoneIndex, milestone);
-        }
+        _approve(grantId, milestoneIndex, evidenceHash, msg.sender);
     }
 
     /// @inheritdoc IMilestoneEscrow
@@ -201,7 +186,7 @@ contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard {
         // Checks.
         Grant storage grant = _getGrant(grantId);
         Milestone storage milestone = _getMilestone(grantId, grant, milestoneIndex);
-        uint16 attestorBit = _requireVote(grantId, milestoneIndex, milestone, evidenceHash);
+        uint16 attestorBit = _requireVote(grantId, milestoneIndex, milestone, evidenceHash, msg.sender);
 
         // Effects.
         milestone.rejections |= attestorBit;
@@ -256,6 +241,81 @@ contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard {
             _payout(grantId, grant.token, funder, PayoutKind.Reclaim, milestoneIndex, share);
         }
         _payout(grantId, grant.token, funders[0], PayoutKind.Reclaim, milestoneIndex, amount - distributed);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                           TYPED SIGNATURES
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc IMilestoneEscrow
+    function approveWithSignatures(
+        uint256 grantId,
+        uint256 milestoneIndex,
+        bytes32 evidenceHash,
+        SignedApproval[] calldata approvals
+    ) external nonReentrant {
+        if (approvals.length == 0) {
+            revert EmptySignatureBatch();
+        }
+        for (uint256 i = 0; i < approvals.length; ++i) {
+            SignedApproval calldata approval = approvals[i];
+            bytes32 digest =
+                _hashMilestoneApproval(approval.attestor, grantId, milestoneIndex, evidenceHash, approval.expiry);
+            _useSignature(grantId, approval.attestor, digest, approval.expiry, approval.signature);
+            _approve(grantId, milestoneIndex, evidenceHash, approval.attestor);
+        }
+    }
+
+    /// @inheritdoc IMilestoneEscrow
+    function submitEvidenceWithSignature(
+        uint256 grantId,
+        uint256 milestoneIndex,
+        bytes32 evidenceHash,
+        string calldata evidenceUri,
+        uint64 expiry,
+        bytes calldata signature
+    ) external {
+        address recipient = _getGrant(grantId).recipient;
+        bytes32 digest =
+            _hashEvidenceSubmission(recipient, grantId, milestoneIndex, evidenceHash, evidenceUri, expiry);
+        _useSignature(grantId, recipient, digest, expiry, signature);
+        _submitEvidence(grantId, milestoneIndex, evidenceHash, evidenceUri, recipient);
+    }
+
+    /// @inheritdoc IMilestoneEscrow
+    function revokeSignature(bytes32 digest) external {
+        _requireUnspent(msg.sender, digest);
+
+        _signatureStates[msg.sender][digest] = SignatureState.Revoked;
+        emit SignatureRevoked(msg.sender, digest);
+    }
+
+    /// @inheritdoc IMilestoneEscrow
+    function hashMilestoneApproval(
+        address attestor,
+        uint256 grantId,
+        uint256 milestoneIndex,
+        bytes32 evidenceHash,
+        uint64 expiry
+    ) external view returns (bytes32) {
+        return _hashMilestoneApproval(attestor, grantId, milestoneIndex, evidenceHash, expiry);
+    }
+
+    /// @inheritdoc IMilestoneEscrow
+    function hashEvidenceSubmission(
+        address recipient,
+        uint256 grantId,
+        uint256 milestoneIndex,
+        bytes32 evidenceHash,
+        string calldata evidenceUri,
+        uint64 expiry
+    ) external view returns (bytes32) {
+        return _hashEvidenceSubmission(recipient, grantId, milestoneIndex, evidenceHash, evidenceUri, expiry);
+    }
+
+    /// @inheritdoc IMilestoneEscrow
+    function signatureState(address signer, bytes32 digest) external view returns (SignatureState) {
+        return _signatureStates[signer][digest];
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -512,6 +572,122 @@ contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard {
         }
     }
 
+    /// @dev Records `evidenceHash` as the milestone's current evidence, submitted by `submitter`.
+    function _submitEvidence(
+        uint256 grantId,
+        uint256 milestoneIndex,
+        bytes32 evidenceHash,
+        string calldata evidenceUri,
+        address submitter
+    ) private {
+        // Checks.
+        Grant storage grant = _getGrant(grantId);
+        Milestone storage milestone = _getMilestone(grantId, grant, milestoneIndex);
+        if (submitter != grant.recipient) {
+            revert NotRecipient(grantId, submitter);
+        }
+        _requireFullyFunded(grantId, grant);
+        _requireOpen(grantId, milestoneIndex, milestone);
+        if (evidenceHash == bytes32(0)) {
+            revert ZeroEvidenceHash();
+        }
+        if (milestone.status == MilestoneStatus.EvidenceSubmitted && milestone.evidenceHash == evidenceHash) {
+            revert EvidenceAlreadySubmitted(grantId, milestoneIndex, evidenceHash);
+        }
+        if (_rejectedEvidence[grantId][milestoneIndex][evidenceHash]) {
+            revert EvidenceHashRejected(grantId, milestoneIndex, evidenceHash);
+        }
+
+        // Effects: new evidence starts with no approvals and no rejections.
+        milestone.status = MilestoneStatus.EvidenceSubmitted;
+        milestone.evidenceHash = evidenceHash;
+        milestone.approvals = 0;
+        milestone.rejections = 0;
+        emit EvidenceSubmitted(grantId, milestoneIndex, submitter, evidenceHash, evidenceUri);
+    }
+
+    /// @dev Counts `attestor`'s approval of the current evidence, and releases at the threshold.
+    function _approve(uint256 grantId, uint256 milestoneIndex, bytes32 evidenceHash, address attestor) private {
+        // Checks.
+        Grant storage grant = _getGrant(grantId);
+        Milestone storage milestone = _getMilestone(grantId, grant, milestoneIndex);
+        uint16 attestorBit = _requireVote(grantId, milestoneIndex, milestone, evidenceHash, attestor);
+
+        // Effects.
+        milestone.approvals |= attestorBit;
+        uint256 approvalCount = _countBits(milestone.approvals);
+        emit MilestoneApproved(grantId, milestoneIndex, attestor, evidenceHash, approvalCount);
+
+        // The approval that reaches the threshold releases the milestone at once.
+        if (approvalCount == grant.threshold) {
+            _release(grantId, grant, milestoneIndex, milestone);
+        }
+    }
+
+    /// @dev Checks that `signature` is `signer`'s valid, unexpired and unspent signature of
+    /// `digest`, then marks it used. ECDSA signatures must be 65 bytes with a low s, so the same
+    /// signature cannot be re-encoded; and because the digest, not the signature bytes, is
+    /// marked, no encoding of it can be used twice.
+    function _useSignature(uint256 grantId, address signer, bytes32 digest, uint64 expiry, bytes calldata signature)
+        private
+    {
+        if (block.timestamp >= expiry) {
+            revert SignatureExpired(signer, expiry);
+        }
+        _requireUnspent(signer, digest);
+        if (!SignatureChecker.isValidSignatureNow(signer, digest, signature)) {
+            revert InvalidSignature(signer);
+        }
+
+        _signatureStates[signer][digest] = SignatureState.Used;
+        emit SignatureRelayed(grantId, signer, msg.sender, digest);
+    }
+
+    function _requireUnspent(address signer, bytes32 digest) private view {
+        SignatureState state = _signatureStates[signer][digest];
+        if (state == SignatureState.Used) {
+            revert SignatureAlreadyUsed(signer, digest);
+        }
+        if (state == SignatureState.Revoked) {
+            revert SignatureWasRevoked(signer, digest);
+        }
+    }
+
+    function _hashMilestoneApproval(
+        address attestor,
+        uint256 grantId,
+        uint256 milestoneIndex,
+        bytes32 evidenceHash,
+        uint64 expiry
+    ) private view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(MILESTONE_APPROVAL_TYPEHASH, attestor, grantId, milestoneIndex, evidenceHash, expiry))
+        );
+    }
+
+    function _hashEvidenceSubmission(
+        address recipient,
+        uint256 grantId,
+        uint256 milestoneIndex,
+        bytes32 evidenceHash,
+        string calldata evidenceUri,
+        uint64 expiry
+    ) private view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    EVIDENCE_SUBMISSION_TYPEHASH,
+                    recipient,
+                    grantId,
+                    milestoneIndex,
+                    evidenceHash,
+                    keccak256(bytes(evidenceUri)),
+                    expiry
+                )
+            )
+        );
+    }
+
     /// @dev Marks a milestone released and pays its amount to the recipient.
     function _release(uint256 grantId, Grant storage grant, uint256 milestoneIndex, Milestone storage milestone)
         private
@@ -598,16 +774,18 @@ contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard {
         }
     }
 
-    /// @dev Checks that the caller may approve or reject `evidenceHash` now, and returns the
-    /// caller's bit in the approval and rejection bitmaps.
-    function _requireVote(uint256 grantId, uint256 milestoneIndex, Milestone storage milestone, bytes32 evidenceHash)
-        private
-        view
-        returns (uint16 attestorBit)
-    {
-        uint256 position = _attestorPosition[grantId][msg.sender];
+    /// @dev Checks that `attestor` may approve or reject `evidenceHash` now, and returns the
+    /// attestor's bit in the approval and rejection bitmaps.
+    function _requireVote(
+        uint256 grantId,
+        uint256 milestoneIndex,
+        Milestone storage milestone,
+        bytes32 evidenceHash,
+        address attestor
+    ) private view returns (uint16 attestorBit) {
+        uint256 position = _attestorPosition[grantId][attestor];
         if (position == 0) {
-            revert NotAttestor(grantId, msg.sender);
+            revert NotAttestor(grantId, attestor);
         }
         _requireOpen(grantId, milestoneIndex, milestone);
         if (milestone.status != MilestoneStatus.EvidenceSubmitted) {
@@ -619,7 +797,7 @@ contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard {
         // The cast is safe: positions run from 1 to MAX_ATTESTORS (16).
         attestorBit = uint16(1 << (position - 1));
         if ((milestone.approvals | milestone.rejections) & attestorBit != 0) {
-            revert AlreadyAttested(grantId, milestoneIndex, msg.sender);
+            revert AlreadyAttested(grantId, milestoneIndex, attestor);
         }
     }
 

@@ -41,6 +41,23 @@ interface IMilestoneEscrow {
         Refund
     }
 
+    /// @notice Whether a typed signature can still be used.
+    enum SignatureState {
+        Unused,
+        Used,
+        Revoked
+    }
+
+    /// @notice An attestor's offline approval, as a relayer submits it.
+    /// @param attestor The attestor who signed; a contract attestor signs through ERC-1271.
+    /// @param expiry Unix time from which the signature is no longer valid.
+    /// @param signature The EIP-712 signature of a `MilestoneApproval`.
+    struct SignedApproval {
+        address attestor;
+        uint64 expiry;
+        bytes signature;
+    }
+
     /// @notice One milestone as the grant maker writes it.
     /// @param amount Payment for the milestone, in the token's smallest unit.
     /// @param deadline Unix time from which the milestone can no longer be approved and can be
@@ -174,6 +191,14 @@ interface IMilestoneEscrow {
         bool credited
     );
 
+    /// @notice Emitted when `relayer` submits a typed signature of `signer` for a grant. The
+    /// action itself emits its usual event, such as {MilestoneApproved}, naming the signer.
+    /// @param digest The EIP-712 digest that was signed; it can never be used again.
+    event SignatureRelayed(uint256 indexed grantId, address indexed signer, address indexed relayer, bytes32 digest);
+
+    /// @notice Emitted when `signer` revokes one of its unused typed signatures.
+    event SignatureRevoked(address indexed signer, bytes32 digest);
+
     /// @notice Emitted when `account` withdraws its credit in `token` to `to`.
     event CreditWithdrawn(address indexed account, address indexed token, address indexed to, uint256 amount);
 
@@ -254,6 +279,18 @@ interface IMilestoneEscrow {
     error MilestoneDeadlinePassed(uint256 grantId, uint256 milestoneIndex, uint64 deadline);
     /// @notice The milestone's deadline has not passed yet, so it cannot be reclaimed.
     error MilestoneDeadlineNotReached(uint256 grantId, uint256 milestoneIndex, uint64 deadline);
+
+    /// @notice A relayed batch holds no signatures.
+    error EmptySignatureBatch();
+    /// @notice The typed signature is expired: `block.timestamp >= expiry`.
+    error SignatureExpired(address signer, uint64 expiry);
+    /// @notice The signature is not `signer`'s valid signature of the typed data, for the ECDSA
+    /// rules (65 bytes, low s) or for the signer's ERC-1271 `isValidSignature`.
+    error InvalidSignature(address signer);
+    /// @notice The typed signature was already used once.
+    error SignatureAlreadyUsed(address signer, bytes32 digest);
+    /// @notice The signer revoked this typed signature.
+    error SignatureWasRevoked(address signer, bytes32 digest);
 
     /// @notice The caller has no credit in this token.
     error NoCredit(address account, address token);
@@ -336,6 +373,65 @@ interface IMilestoneEscrow {
     /// @dev Emits {MilestoneReclaimed} and one {Payout} per funder. The rounding remainder goes
     /// to the grant's first funder. A failed transfer is credited to that funder.
     function reclaim(uint256 grantId, uint256 milestoneIndex) external;
+
+    /*//////////////////////////////////////////////////////////////
+                           TYPED SIGNATURES
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Counts attestors' offline approvals of the milestone's current evidence. Anyone
+    /// may relay them. Each counts exactly as an on-chain {approve} by its attestor, and the
+    /// approval that reaches the threshold releases the milestone in the same transaction.
+    /// @dev Each signature is an EIP-712 `MilestoneApproval(address attestor,uint256 grantId,
+    /// uint256 milestoneIndex,bytes32 evidenceHash,uint64 expiry)` in this contract's domain.
+    /// Emits {MilestoneApproved} and {SignatureRelayed} per signature, then {MilestoneReleased}
+    /// and {Payout} at quorum. Any invalid, expired, used, revoked or duplicate signature, and
+    /// any signature after the one that released the milestone, reverts the whole batch.
+    function approveWithSignatures(
+        uint256 grantId,
+        uint256 milestoneIndex,
+        bytes32 evidenceHash,
+        SignedApproval[] calldata approvals
+    ) external;
+
+    /// @notice Submits evidence signed offline by the grant's recipient. Anyone may relay it.
+    /// @dev The signature is an EIP-712 `EvidenceSubmission(address recipient,uint256 grantId,
+    /// uint256 milestoneIndex,bytes32 evidenceHash,string evidenceUri,uint64 expiry)`. Emits
+    /// {EvidenceSubmitted} with the recipient as submitter, and {SignatureRelayed}.
+    function submitEvidenceWithSignature(
+        uint256 grantId,
+        uint256 milestoneIndex,
+        bytes32 evidenceHash,
+        string calldata evidenceUri,
+        uint64 expiry,
+        bytes calldata signature
+    ) external;
+
+    /// @notice Revokes one of the caller's unused typed signatures, given its EIP-712 digest.
+    /// @dev Emits {SignatureRevoked}. A digest names its signer, so a caller can only revoke
+    /// its own signatures.
+    function revokeSignature(bytes32 digest) external;
+
+    /// @notice The EIP-712 digest an attestor signs to approve `evidenceHash` offline.
+    function hashMilestoneApproval(
+        address attestor,
+        uint256 grantId,
+        uint256 milestoneIndex,
+        bytes32 evidenceHash,
+        uint64 expiry
+    ) external view returns (bytes32);
+
+    /// @notice The EIP-712 digest a recipient signs to submit evidence offline.
+    function hashEvidenceSubmission(
+        address recipient,
+        uint256 grantId,
+        uint256 milestoneIndex,
+        bytes32 evidenceHash,
+        string calldata evidenceUri,
+        uint64 expiry
+    ) external view returns (bytes32);
+
+    /// @notice Whether `signer`'s signature of `digest` is unused, used or revoked.
+    function signatureState(address signer, bytes32 digest) external view returns (SignatureState);
 
     /*//////////////////////////////////////////////////////////////
                                  CREDITS
