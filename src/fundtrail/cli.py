@@ -481,7 +481,15 @@ def donate(
 
 @cli.command(cls=ChainCommand)
 @network_option()
-def demo():
+@click.option(
+    "--offline",
+    "offline_folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run milestone 1 the offline way: the NGO and two attestors sign files from a grant "
+    "snapshot in this folder, and a keeper relays them.",
+)
+def demo(offline_folder):
     """Run a whole grant lifecycle on a local chain with ape's test accounts, and print the trail.
 
     Deploys a 6-decimal test stablecoin and both contracts, then registers and verifies a
@@ -508,9 +516,11 @@ def demo():
         logger.set_level(LogLevel.WARNING)
     console = render.stdout()
     console.rule(f"FundTrail demo on {networks.provider.network_choice}")
-    result = run_demo(accounts.test_accounts, on_step=lambda step: console.print(
-        render.demo_step_line(step)
-    ))
+    result = run_demo(
+        accounts.test_accounts,
+        on_step=lambda step: console.print(render.demo_step_line(step)),
+        offline_folder=offline_folder,
+    )
 
     console.rule("Trail")
     console.print(render.grant_view(result.client.grant(result.grant_id)))
@@ -518,3 +528,498 @@ def demo():
     console.print(render.reconciliation_view(reconciliation, result.token))
     if reconciliation.problems:
         raise click.exceptions.Exit(EXIT_FAILED)
+
+
+# Offline signing and relaying. The signing and verifying commands are plain click commands:
+# they take no --network option and never connect to a chain, so they run on machines that are
+# offline. Only `grant export`, `attest revoke` and `relay` connect.
+
+
+class OfflineCommand(click.Command):
+    """A command that needs no chain connection, which turns FundTrail errors into exit status 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FundTrailError as error:
+            render.stderr().print(f"[bold red]Error:[/] {escape(str(error))}", soft_wrap=True)
+            ctx.exit(EXIT_BAD_INPUT)
+
+
+def _signer_options(function):
+    function = click.option(
+        "--password-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="File whose first line is the keystore password. Without it, the password is "
+        "prompted for.",
+    )(function)
+    function = click.option(
+        "--keystore",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Sign with the key in this Ethereum keystore file, instead of --account.",
+    )(function)
+    return click.option(
+        "--account",
+        "account_alias",
+        help="Alias of the ape account to sign with, as in `ape accounts list`.",
+    )(function)
+
+
+def _offline_options(function):
+    function = click.option(
+        "--out",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Where to write the signature file (JSON).",
+    )(function)
+    function = click.option(
+        "--expires",
+        default="7d",
+        show_default=True,
+        help="When the signature stops being valid: a duration from now such as 7d or 36h, a "
+        "date such as 2027-03-31, or a Unix time.",
+    )(function)
+    function = click.option(
+        "--milestone",
+        "index",
+        required=True,
+        type=click.IntRange(min=0),
+        help="Index of the milestone, starting at 0.",
+    )(function)
+    return click.argument(
+        "snapshot_path",
+        metavar="SNAPSHOT",
+        type=click.Path(dir_okay=False, path_type=Path),
+    )(function)
+
+
+def _load_signer(account_alias: str | None, keystore: Path | None, password_file: Path | None):
+    from fundtrail.accounts import load_account
+    from fundtrail.errors import FileError
+    from fundtrail.signing import ApeAccountSigner, KeystoreSigner
+
+    if (account_alias is None) == (keystore is None):
+        raise SpecError(
+            "--account / --keystore",
+            "both" if keystore else "neither",
+            "needs exactly one of the two",
+            "Pass the alias of an ape account, or the path of a keystore file.",
+        )
+    if account_alias is not None:
+        if password_file is not None:
+            raise SpecError(
+                "--password-file",
+                str(password_file),
+                "only a --keystore takes a password file",
+                "ape accounts ask for their passphrase themselves, so drop --password-file.",
+            )
+        return ApeAccountSigner(load_account("--account", account_alias))
+    if password_file is None:
+        password = click.prompt(f"Password of {keystore}", hide_input=True)
+    else:
+        try:
+            password = password_file.read_text(encoding="utf-8").splitlines()[0]
+        except (OSError, IndexError) as error:
+            raise FileError(
+                password_file,
+                "cannot read a password from it",
+                "Pass a file whose first line is the keystore password.",
+            ) from error
+    return KeystoreSigner(keystore, password)
+
+
+def _open_milestone(snapshot, index: int, now: int):
+    """Return milestone `index` of `snapshot`, or raise when it cannot take a signature."""
+    from fundtrail.checks import show_time
+
+    try:
+        milestone = snapshot.milestone(index)
+    except IndexError as error:
+        raise SpecError(
+            "--milestone", index, str(error), "Pick an index from the snapshot. Indices start at 0."
+        ) from None
+    if milestone.settled:
+        raise SpecError(
+            "--milestone",
+            index,
+            f"milestone {index} was already {milestone.status} when the snapshot was exported",
+            "Nothing is left to sign for this milestone.",
+        )
+    if now >= milestone.deadline:
+        raise SpecError(
+            "--milestone",
+            index,
+            f"milestone {index} passed its deadline {show_time(milestone.deadline)}",
+            "It can no longer get evidence or approvals, so a signature would be useless.",
+        )
+    return milestone
+
+
+def _print_signed(signature_file, out: Path) -> None:
+    from fundtrail.checks import show_time
+
+    console = render.stdout()
+    console.print(
+        f"[bold]Signed {signature_file.kind}[/] of milestone {signature_file.milestone_index} "
+        f"of grant {signature_file.grant_id} as {signature_file.signer}, valid until "
+        f"{show_time(signature_file.expiry)}."
+    )
+    console.print(f"Evidence: {to_hex(signature_file.evidence_hash)}")
+    console.print(f"Digest: {signature_file.digest}")
+    console.print(
+        f"Wrote {escape(str(out))}. Anyone can submit it with `fundtrail relay {escape(str(out))}`."
+    )
+
+
+@grant.command("export", cls=ChainCommand)
+@chain_options(sends=False)
+@click.argument("grant_id", type=click.IntRange(min=1))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the grant snapshot (JSON).",
+)
+def export_grant(deployments, grant_id, out):
+    """Write a snapshot of a grant, with everything needed to sign for it offline."""
+    from fundtrail.snapshot import export_snapshot
+
+    snapshot = export_snapshot(_client(deployments), grant_id)
+    snapshot.save(out)
+    render.stdout().print(
+        f"Exported grant {grant_id} of escrow {snapshot.escrow} on chain {snapshot.chain_id}, "
+        f"at block {snapshot.block_number}, to {escape(str(out))}"
+    )
+
+
+@attest.command("sign", cls=OfflineCommand)
+@_offline_options
+@_evidence_options
+@_signer_options
+def sign_approval(
+    snapshot_path,
+    index,
+    expires,
+    out,
+    evidence_file,
+    evidence_hash,
+    account_alias,
+    keystore,
+    password_file,
+):
+    """Sign an approval of milestone evidence offline, for anyone to relay.
+
+    Needs no connection: the grant comes from SNAPSHOT, written by `fundtrail grant export`.
+    Without --evidence-file or --evidence-hash, the approval is for the evidence that was
+    current when the snapshot was exported.
+    """
+    import time
+
+    from fundtrail.signing import MILESTONE_APPROVAL, approval_message, sign_message
+    from fundtrail.snapshot import GrantSnapshot
+    from fundtrail.units import parse_deadline
+
+    now = int(time.time())
+    snapshot = GrantSnapshot.load(snapshot_path)
+    milestone = _open_milestone(snapshot, index, now)
+    if evidence_file is None and evidence_hash is None and milestone.evidence_hash is None:
+        raise SpecError(
+            "--evidence-file / --evidence-hash",
+            "neither",
+            f"milestone {index} had no evidence when the snapshot was exported",
+            "Pass the evidence file you reviewed, or its hash.",
+        )
+    if evidence_file is None and evidence_hash is None:
+        expected = parse_hash(milestone.evidence_hash, "evidence hash")
+    else:
+        expected = _hash_input(evidence_file, evidence_hash, "evidence")
+    expiry = parse_deadline(expires, now, "--expires")
+    signer = _load_signer(account_alias, keystore, password_file)
+    if signer.address not in snapshot.attestors:
+        raise SpecError(
+            "--account / --keystore",
+            signer.address,
+            f"not an attestor of grant {snapshot.grant_id}",
+            "Sign with one of its attestors: " + ", ".join(snapshot.attestors) + ".",
+        )
+
+    message = approval_message(signer.address, snapshot.grant_id, index, expected, expiry)
+    signature_file = sign_message(signer, MILESTONE_APPROVAL, snapshot.eip712_domain, message)
+    signature_file.save(out)
+    _print_signed(signature_file, out)
+
+
+@evidence.command("sign", cls=OfflineCommand)
+@_offline_options
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--uri", required=True, help="Where the attestors can read FILE. Published on-chain.")
+@click.option(
+    "--allow-personal-data",
+    is_flag=True,
+    help="Sign the URI even if it looks like personal data.",
+)
+@_signer_options
+def sign_evidence(
+    snapshot_path,
+    index,
+    expires,
+    out,
+    file,
+    uri,
+    allow_personal_data,
+    account_alias,
+    keystore,
+    password_file,
+):
+    """Hash FILE and sign its submission for a milestone offline, as the grant's recipient.
+
+    Needs no connection: the grant comes from SNAPSHOT, written by `fundtrail grant export`.
+    Anyone can then relay the signature file; the file itself stays off-chain.
+    """
+    import time
+
+    from fundtrail.privacy import check_public_text
+    from fundtrail.signing import EVIDENCE_SUBMISSION, evidence_message, sign_message
+    from fundtrail.snapshot import GrantSnapshot
+    from fundtrail.units import parse_deadline
+
+    now = int(time.time())
+    check_public_text("evidence URI", uri, allow_personal_data=allow_personal_data)
+    snapshot = GrantSnapshot.load(snapshot_path)
+    milestone = _open_milestone(snapshot, index, now)
+    evidence_hash = hash_file(file)
+    if milestone.evidence_hash == to_hex(evidence_hash):
+        raise SpecError(
+            "FILE",
+            str(file),
+            f"its hash {to_hex(evidence_hash)} was already the current evidence of milestone "
+            f"{index} when the snapshot was exported",
+            "Wait for the attestors, or sign a different file.",
+        )
+    expiry = parse_deadline(expires, now, "--expires")
+    signer = _load_signer(account_alias, keystore, password_file)
+    if signer.address != snapshot.recipient:
+        raise SpecError(
+            "--account / --keystore",
+            signer.address,
+            f"not the recipient of grant {snapshot.grant_id}",
+            f"Sign with the recipient's account, {snapshot.recipient}.",
+        )
+
+    message = evidence_message(signer.address, snapshot.grant_id, index, evidence_hash, uri, expiry)
+    signature_file = sign_message(signer, EVIDENCE_SUBMISSION, snapshot.eip712_domain, message)
+    signature_file.save(out)
+    _print_signed(signature_file, out)
+
+
+@attest.command("verify", cls=OfflineCommand)
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--snapshot",
+    "snapshot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Grant snapshot to check the domain, the signer's role and the milestone against.",
+)
+def verify_signature(file, snapshot_path):
+    """Check a signature file offline. Exits with 0 when it is valid and 2 when it is not.
+
+    Checks that the typed data hashes to the stated digest, that the signature recovers to the
+    stated signer with a low s, and that it has not expired. With --snapshot, also checks the
+    chain and escrow, the signer's role and the milestone. A contract signer (Safe, ERC-1271)
+    cannot be checked offline; the escrow checks it on-chain.
+    """
+    from rich.table import Table
+
+    from fundtrail.signing import CheckStatus, SignatureFile, verify
+    from fundtrail.snapshot import GrantSnapshot
+
+    signature_file = SignatureFile.load(file)
+    snapshot = GrantSnapshot.load(snapshot_path) if snapshot_path is not None else None
+    verification = verify(signature_file, snapshot=snapshot)
+
+    styles = {
+        CheckStatus.PASSED: "green",
+        CheckStatus.FAILED: "bold red",
+        CheckStatus.UNCHECKED: "yellow",
+    }
+    table = Table(title=f"{signature_file.kind} by {signature_file.signer}")
+    table.add_column("Check")
+    table.add_column("Result")
+    table.add_column("Detail")
+    for check in verification.checks:
+        style = styles[check.status]
+        table.add_row(check.name, f"[{style}]{check.status.value}[/]", escape(check.detail))
+    render.stdout().print(table)
+
+    if not verification.valid:
+        render.stderr().print(
+            f"[bold red]Invalid:[/] {escape(str(file))}: "
+            + escape("; ".join(verification.problems)),
+            soft_wrap=True,
+        )
+        raise click.exceptions.Exit(EXIT_BAD_INPUT)
+    render.stdout().print(f"Valid: {escape(str(file))} passed every check that can run offline.")
+
+
+@attest.command("revoke", cls=ChainCommand)
+@chain_options(sends=True)
+@click.argument("file", type=click.Path(path_type=Path))
+def revoke_signature(account, deployments, file):
+    """Revoke your unused signature in FILE on-chain, so that nobody can relay it."""
+    from fundtrail.signing import SignatureFile
+
+    signature_file = SignatureFile.load(file)
+    if signature_file.signer != account.address:
+        raise SpecError(
+            "--account",
+            account.address,
+            f"the signature in {file} is {signature_file.signer}'s",
+            f"Revoke it from {signature_file.signer}'s account.",
+        )
+    receipt = _client(deployments).revoke_signature(signature_file.digest_bytes, account)
+    _print_receipt(f"Revoked signature {signature_file.digest}", receipt)
+
+
+@cli.command("relay", cls=ChainCommand)
+@chain_options(sends=True)
+@click.argument(
+    "files", metavar="FILES...", nargs=-1, required=True, type=click.Path(path_type=Path)
+)
+@click.option(
+    "--allow-personal-data",
+    is_flag=True,
+    help="Publish evidence URIs even if they look like personal data.",
+)
+@click.option(
+    "--yes", is_flag=True, help="Do not ask for confirmation before sending on a live network."
+)
+def relay_signatures(account, deployments, files, allow_personal_data, yes):
+    """Submit offline signatures from FILES, paying the gas from --account.
+
+    Submits evidence first, then each milestone's approvals once there are enough to reach the
+    quorum, with exactly as many as it still needs. Drops every signature the escrow would
+    reject, with the reason. Running it again with the same files sends nothing.
+    """
+    from ape import networks
+
+    from fundtrail.relay import Relayer, load_signature_files
+
+    signatures = load_signature_files(files)
+    client = _client(deployments)
+    provider = networks.provider
+    if not provider.network.is_dev and not yes:
+        click.confirm(
+            f"Relay {len(signatures)} signature files on {provider.network_choice}, paying gas "
+            f"from {account.address}?",
+            abort=True,
+        )
+    report = Relayer(client, account, allow_personal_data=allow_personal_data).relay(signatures)
+
+    _print_relay_report(report)
+    if report.failed:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _print_relay_report(report) -> None:
+    from rich.table import Table
+
+    console = render.stdout()
+    if report.submitted:
+        table = Table(title="Submitted")
+        for column in ("Action", "Grant", "Milestone", "Evidence", "Signers", "Transaction"):
+            table.add_column(column, no_wrap=column in ("Evidence", "Transaction"))
+        for item in report.submitted:
+            action = "evidence" if item.kind == "evidence-submission" else "approvals"
+            if item.released:
+                action += ", released"
+            table.add_row(
+                action,
+                str(item.grant_id),
+                str(item.milestone_index),
+                to_hex(item.evidence_hash),
+                "\n".join(item.signers),
+                item.tx_hash,
+            )
+        console.print(table)
+    for waiting in report.waiting:
+        console.print(
+            f"Milestone {waiting.milestone_index} of grant {waiting.grant_id} has "
+            f"{len(waiting.signers)} valid approvals of {to_hex(waiting.evidence_hash)} and needs "
+            f"{waiting.missing} more, so none were sent."
+        )
+    if report.dropped:
+        table = Table(title="Dropped")
+        for column in ("File", "Kind", "Signer", "Reason"):
+            table.add_column(column)
+        for item in report.dropped:
+            table.add_row(escape(str(item.path)), item.kind, item.signer, escape(item.reason))
+        console.print(table)
+    for failed in report.failed:
+        render.stderr().print(
+            f"[bold red]Failed:[/] {failed.kind} for milestone {failed.milestone_index} of grant "
+            f"{failed.grant_id}: {escape(failed.error)}",
+            soft_wrap=True,
+        )
+    if not (report.submitted or report.failed or report.waiting):
+        console.print("Nothing left to submit.")
+
+
+@cli.command(cls=ChainCommand)
+@chain_options(sends=True)
+@click.option(
+    "--inbox",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder watched for signature files. Relayed files move to INBOX/processed, unusable "
+    "ones to INBOX/quarantine with a .reason.txt file. Files whose signature is already used "
+    "on-chain move to INBOX/processed with a .reason.txt file.",
+)
+@click.option(
+    "--database",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SQLite file with the keeper's progress and actions. "
+    "Defaults to .fundtrail/keeper-<chain id>.sqlite3.",
+)
+@click.option("--poll", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds between cycles.")
+@click.option("--max-backoff", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Longest pause, in seconds, between retries while the RPC endpoint fails.")
+@click.option("--once", is_flag=True, help="Run one cycle and exit, for cron.")
+def keeper(account, deployments, inbox, database, poll, max_backoff, once):
+    """Relay signature files from INBOX and reclaim lapsed milestones, until stopped.
+
+    Stops cleanly on SIGTERM or Ctrl-C after the current cycle. Progress is stored in SQLite,
+    so a restarted keeper resumes where it stopped without repeating an action.
+    """
+    import logging
+    import threading
+
+    from ape import chain
+
+    from fundtrail.keeper import Keeper, KeeperStore, install_stop_signals, relay_inbox_handler
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    client = _client(deployments)
+    inbox.mkdir(parents=True, exist_ok=True)
+    store = KeeperStore(database or Path(".fundtrail") / f"keeper-{chain.chain_id}.sqlite3")
+    service = Keeper(
+        client, account, store, inbox=inbox, inbox_handler=relay_inbox_handler(client, account)
+    )
+    try:
+        if once:
+            report = service.run_once()
+            render.stdout().print(
+                f"Cycle done at block {report.last_block}: {len(report.relayed_files)} files "
+                f"relayed, {len(report.settled_files)} already used on-chain, "
+                f"{len(report.quarantined_files)} quarantined, "
+                f"{len(report.reclaimed)} milestones reclaimed."
+            )
+            return
+        stop = threading.Event()
+        install_stop_signals(stop)
+        service.run(stop, poll_seconds=poll, max_backoff=max_backoff)
+    finally:
+        store.close()

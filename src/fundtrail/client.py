@@ -431,3 +431,87 @@ class FundTrail:
     @staticmethod
     def _eth_value(token: TokenInfo, amount: int) -> int:
         return amount if token.address == ETH_ADDRESS else 0
+
+    # Typed signatures, relayed by anyone. The relayer pays the gas; the signer needs no ETH.
+
+    def signature_state(self, signer: str, digest: bytes) -> int:
+        """Return `IMilestoneEscrow.SignatureState` of `signer`'s signature of `digest`.
+
+        0 is unused, 1 used and 2 revoked.
+        """
+        return self.escrow.signatureState(signer, digest)
+
+    def submit_evidence_with_signature(
+        self,
+        grant_id: int,
+        index: int,
+        evidence_hash: bytes,
+        uri: str,
+        expiry: int,
+        signature: bytes,
+        sender,
+    ):
+        """Submit evidence that the grant's recipient signed offline, paying gas as `sender`.
+
+        `fundtrail.relay.Relayer` checks the signature and the milestone before it calls this.
+        """
+        receipt = self.escrow.submitEvidenceWithSignature(
+            grant_id, index, evidence_hash, uri, expiry, signature, sender=sender
+        )
+        logger.info(
+            "Relayed evidence for milestone %s of grant %s in %s", index, grant_id, receipt.txn_hash
+        )
+        return receipt
+
+    def approve_with_signatures(
+        self,
+        grant_id: int,
+        index: int,
+        evidence_hash: bytes,
+        approvals: list[tuple[str, int, bytes]],
+        sender,
+    ):
+        """Count attestors' offline approvals, each an `(attestor, expiry, signature)` tuple.
+
+        The escrow reverts the whole batch for any bad approval, and for any approval after the
+        one that releases the milestone, so pass only as many as the quorum still needs.
+        """
+        if not approvals:
+            raise PreconditionError(
+                "approvals",
+                approvals,
+                "the batch holds no signatures",
+                "Pass at least one signed approval.",
+            )
+        receipt = self.escrow.approveWithSignatures(
+            grant_id, index, evidence_hash, approvals, sender=sender
+        )
+        logger.info(
+            "Relayed %s approvals of milestone %s of grant %s in %s",
+            len(approvals),
+            index,
+            grant_id,
+            receipt.txn_hash,
+        )
+        return receipt
+
+    def revoke_signature(self, digest: bytes, sender):
+        """Revoke `sender`'s unused signature of `digest`, so that nobody can relay it."""
+        state = self.signature_state(sender.address, digest)
+        if state != 0:
+            used = "already used" if state == 1 else "already revoked"
+            raise PreconditionError(
+                "digest",
+                "0x" + digest.hex(),
+                f"{sender.address}'s signature of this digest is {used}",
+                "Only an unused signature can be revoked. Check the signature file and the "
+                "account.",
+            )
+        receipt = self.escrow.revokeSignature(digest, sender=sender)
+        logger.info(
+            "Revoked signature %s of %s in %s",
+            "0x" + digest.hex(),
+            sender.address,
+            receipt.txn_hash,
+        )
+        return receipt

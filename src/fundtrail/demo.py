@@ -6,6 +6,7 @@ can be moved forward. It returns what happened and never prints: the CLI renders
 """
 
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ class Roles:
     attestors: tuple
     direct_donor: object
     grant_donor: object
+    keeper: object
 
     @classmethod
     def from_test_accounts(cls, accounts) -> "Roles":
@@ -58,6 +60,7 @@ class Roles:
             attestors=(accounts[3], accounts[4], accounts[5]),
             direct_donor=accounts[6],
             grant_donor=accounts[7],
+            keeper=accounts[8],
         )
 
 
@@ -83,10 +86,17 @@ class DemoResult:
     steps: list[Step] = field(default_factory=list)
 
 
-def run_demo(accounts, on_step: Callable[[Step], None] | None = None) -> DemoResult:
+def run_demo(
+    accounts,
+    on_step: Callable[[Step], None] | None = None,
+    *,
+    offline_folder: Path | None = None,
+) -> DemoResult:
     """Run the whole lifecycle with `accounts` (ape's test accounts) and return what happened.
 
-    `on_step` is called after every transaction, so a caller can show progress.
+    `on_step` is called after every transaction, so a caller can show progress. With
+    `offline_folder`, milestone 1 goes the offline way: the NGO and two attestors sign files
+    from a grant snapshot, and a keeper relays them from an inbox in that folder.
     """
     from ape import chain, project
 
@@ -159,6 +169,11 @@ def run_demo(accounts, on_step: Callable[[Step], None] | None = None) -> DemoRes
     approvers = ((roles.attestors[0], roles.attestors[1]), (roles.attestors[1], roles.attestors[2]))
     for index, ((relative_path, uri), pair) in enumerate(zip(EVIDENCE, approvers)):
         evidence_hash = hash_file(EXAMPLES / relative_path)
+        if offline_folder is not None and index == 1:
+            for step in _relay_offline(client, roles, grant_id, index, evidence_hash, uri, pair,
+                                       offline_folder):
+                record(4, step[0], step[1])
+            continue
         receipt = client.submit_evidence(grant_id, index, evidence_hash, uri, roles.ngo)
         record(4, f"NGO submits evidence for milestone {index}", receipt)
         for attestor in pair:
@@ -240,3 +255,76 @@ def reconcile(result: DemoResult) -> Reconciliation:
         balances,
         problems,
     )
+
+
+def _relay_offline(client, roles: Roles, grant_id, index, evidence_hash, uri, pair, folder: Path):
+    """Sign milestone `index`'s evidence and approvals into files, then let a keeper relay them.
+
+    Returns `(action, receipt)` for each transaction the keeper sent. The NGO and the attestors
+    only sign: the signing reads the snapshot file and never the chain.
+    """
+    from ape import chain
+
+    from fundtrail.keeper import Keeper, KeeperStore, relay_inbox_handler
+    from fundtrail.signing import (
+        EVIDENCE_SUBMISSION,
+        MILESTONE_APPROVAL,
+        ApeAccountSigner,
+        approval_message,
+        evidence_message,
+        sign_message,
+    )
+    from fundtrail.snapshot import GrantSnapshot, export_snapshot
+
+    folder.mkdir(parents=True, exist_ok=True)
+    inbox = folder / "inbox"
+    # A keeper database from an earlier run belongs to another chain, whose blocks this one
+    # would skip, so the demo starts its own files afresh.
+    for stale in (folder / "keeper.sqlite3", *folder.glob("grant-*.json")):
+        stale.unlink(missing_ok=True)
+    shutil.rmtree(inbox, ignore_errors=True)
+    inbox.mkdir()
+
+    # Online, once: the grant maker exports the snapshot the others sign from.
+    snapshot_path = folder / f"grant-{grant_id}.json"
+    export_snapshot(client, grant_id).save(snapshot_path)
+
+    # Offline: every signer works from the snapshot file alone.
+    snapshot = GrantSnapshot.load(snapshot_path)
+    expiry = snapshot.block_timestamp + 7 * 24 * 60 * 60
+    domain = snapshot.eip712_domain
+    evidence = evidence_message(roles.ngo.address, grant_id, index, evidence_hash, uri, expiry)
+    sign_message(ApeAccountSigner(roles.ngo), EVIDENCE_SUBMISSION, domain, evidence).save(
+        inbox / "evidence-ngo.json"
+    )
+    for attestor in pair:
+        message = approval_message(attestor.address, grant_id, index, evidence_hash, expiry)
+        sign_message(ApeAccountSigner(attestor), MILESTONE_APPROVAL, domain, message).save(
+            inbox / f"approval-{attestor.address[:10]}.json"
+        )
+
+    # Online: the keeper relays the inbox in one cycle and pays the gas.
+    store = KeeperStore(folder / "keeper.sqlite3")
+    try:
+        keeper = Keeper(
+            client,
+            roles.keeper,
+            store,
+            inbox=inbox,
+            inbox_handler=relay_inbox_handler(client, roles.keeper),
+        )
+        keeper.run_once()
+        signers_by_transaction: dict[str, list[str]] = {}
+        for action in store.actions():
+            signers_by_transaction.setdefault(action.tx_hash, []).append(action.detail["signer"])
+    finally:
+        store.close()
+
+    steps = []
+    for tx_hash, signers in signers_by_transaction.items():
+        if signers == [roles.ngo.address]:
+            action = f"Keeper relays the NGO's signed evidence for milestone {index}"
+        else:
+            action = f"Keeper relays {len(signers)} signed approvals: milestone {index} released"
+        steps.append((action, chain.get_receipt(tx_hash)))
+    return steps

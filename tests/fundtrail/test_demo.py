@@ -45,3 +45,29 @@ def test_demo_settles_every_milestone(accounts):
         MilestoneStatus.Reclaimed,
     ]
     assert all(milestone.settlement_tx for milestone in grant.milestones)
+
+
+def test_offline_demo_relays_through_keeper(accounts, chain, tmp_path):
+    result = run_demo(accounts, offline_folder=tmp_path)
+    roles = result.roles
+    escrow = result.client.escrow
+
+    assert reconcile(result).problems == []
+    evidence_log = next(
+        log for log in escrow.EvidenceSubmitted.range(0, chain.blocks.height + 1)
+        if log.milestoneIndex == 1
+    )
+    release_log = next(
+        log for log in escrow.MilestoneReleased.range(0, chain.blocks.height + 1)
+        if log.milestoneIndex == 1
+    )
+    # The NGO is the submitter of record, but the keeper sent both transactions.
+    assert evidence_log.submitter == roles.ngo.address
+    assert chain.get_receipt(evidence_log.transaction_hash).sender == roles.keeper.address
+    assert chain.get_receipt(release_log.transaction_hash).sender == roles.keeper.address
+    assert sorted(path.name for path in (tmp_path / "inbox" / "processed").iterdir()) == [
+        f"approval-{roles.attestors[1].address[:10]}.json",
+        f"approval-{roles.attestors[2].address[:10]}.json",
+        "evidence-ngo.json",
+    ]
+    assert list((tmp_path / "inbox" / "quarantine").iterdir()) == []

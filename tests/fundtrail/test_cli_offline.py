@@ -1,0 +1,392 @@
+"""The offline signing commands, `attest verify`, `grant export` and `relay`.
+
+Chain commands run as in test_cli.py, against the in-process test chain. The signing and
+verifying commands run without --network, as they would on an offline machine.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from eth_account import Account
+
+from fundtrail.cli import cli
+from fundtrail.contracts import ESCROW, REGISTRY
+from fundtrail.deployments import ContractRecord, Deployment, DeploymentsFile
+from fundtrail.grants import MilestoneStatus
+
+NETWORK = "ethereum:local:test"
+URI = "ipfs://bafy-hotline-report"
+
+
+@pytest.fixture
+def deployments(tmp_path, escrow, registry, usdc, chain):
+    path = tmp_path / "deployments.json"
+    records = {
+        ESCROW: ContractRecord(escrow.address, 0, escrow.txn_hash),
+        REGISTRY: ContractRecord(registry.address, 0, registry.txn_hash),
+    }
+    DeploymentsFile(path).save(Deployment(NETWORK, chain.chain_id, records, {"USDC": usdc.address}))
+    return path
+
+
+@pytest.fixture
+def run_online(chain, deployments):
+    """`run_online(*args, account=...)` runs a command connected to the test chain."""
+
+    def invoke(*args, account=None):
+        argv = [str(arg) for arg in args] + ["--network", NETWORK, "--deployments", deployments]
+        if account is not None:
+            argv += ["--account", account.alias]
+        # As in test_cli.py: connecting for --network empties the chain's snapshot list, which
+        # ape's per-test isolation needs, so it is put back after every command.
+        snapshots = list(chain._snapshots[chain.chain_id])
+        try:
+            return CliRunner(mix_stderr=False).invoke(
+                cli, [str(arg) for arg in argv], env={"COLUMNS": "300"}
+            )
+        finally:
+            chain._snapshots[chain.chain_id] = snapshots
+
+    return invoke
+
+
+def run_offline(*args, input=None):
+    """Run a command with no --network option, as on a machine with no connection."""
+    return CliRunner(mix_stderr=False).invoke(
+        cli, [str(arg) for arg in args], input=input, env={"COLUMNS": "300"}
+    )
+
+
+@pytest.fixture
+def snapshot_path(run_online, grant_id, tmp_path):
+    path = tmp_path / "grant.json"
+    result = run_online("grant", "export", grant_id, "--out", path)
+    assert result.exit_code == 0, result.stderr
+    return path
+
+
+@pytest.fixture
+def keystore(tmp_path, attestors):
+    """A keystore of the second attestor's key, and a file with its password."""
+    keyfile = Account.encrypt(attestors[1].private_key, "s3cret", kdf="pbkdf2", iterations=2)
+    path = tmp_path / "attestor.keystore.json"
+    path.write_text(json.dumps(keyfile), encoding="utf-8")
+    password_file = tmp_path / "password.txt"
+    password_file.write_text("s3cret\n", encoding="utf-8")
+    return path, password_file
+
+
+def sign_approval(snapshot_path, account, out, *extra):
+    return run_offline(
+        "attest", "sign", snapshot_path, "--milestone", 0, "--account", account.alias,
+        "--out", out, *extra,
+    )
+
+
+def test_grant_export_writes_snapshot(run_online, grant_id, tmp_path, escrow, chain):
+    path = tmp_path / "grant.json"
+
+    result = run_online("grant", "export", grant_id, "--out", path)
+
+    assert result.exit_code == 0, result.stderr
+    assert f"Exported grant {grant_id} of escrow {escrow.address} on chain {chain.chain_id}" in (
+        result.stdout
+    )
+    data = json.loads(path.read_text())
+    assert (data["format"], data["grant_id"], data["escrow"]) == (
+        "fundtrail-grant-snapshot",
+        grant_id,
+        escrow.address,
+    )
+
+
+def test_offline_signing_releases_milestone(
+    run_online, snapshot_path, keystore, tmp_path, client, grant_id, ngo, attestors, stranger,
+    evidence_file, evidence_hash, usdc,
+):
+    keystore_path, password_file = keystore
+    evidence_sig = tmp_path / "evidence.sig.json"
+    first_sig = tmp_path / "approval-1.sig.json"
+    second_sig = tmp_path / "approval-2.sig.json"
+    balance_before = usdc.balanceOf(ngo)
+
+    signed_evidence = run_offline(
+        "evidence", "sign", snapshot_path, "--milestone", 0, evidence_file, "--uri", URI,
+        "--account", ngo.alias, "--out", evidence_sig,
+    )
+    first = sign_approval(snapshot_path, attestors[0], first_sig, "--evidence-file", evidence_file)
+    second = run_offline(
+        "attest", "sign", snapshot_path, "--milestone", 0, "--evidence-hash",
+        "0x" + evidence_hash.hex(), "--keystore", keystore_path, "--password-file", password_file,
+        "--expires", "2d", "--out", second_sig,
+    )
+    verified = run_offline("attest", "verify", second_sig, "--snapshot", snapshot_path)
+    relayed = run_online("relay", evidence_sig, first_sig, second_sig, account=stranger)
+    again = run_online("relay", evidence_sig, first_sig, second_sig, account=stranger)
+
+    for result in (signed_evidence, first, second, verified, relayed, again):
+        assert result.exit_code == 0, result.stderr
+    assert f"as {ngo.address}" in signed_evidence.stdout
+    assert f"fundtrail relay {first_sig}" in first.stdout
+    assert f"as {attestors[1].address}" in second.stdout
+    assert "Valid:" in verified.stdout
+    assert "evidence" in relayed.stdout
+    assert "approvals, released" in relayed.stdout
+    assert "Dropped" not in relayed.stdout
+    assert "Nothing left to submit." in again.stdout
+    assert again.stdout.count("already used on-chain") == 3
+    milestone = client.grant(grant_id).milestones[0]
+    assert milestone.status == MilestoneStatus.Released
+    assert milestone.evidence_uri == URI
+    assert usdc.balanceOf(ngo) == balance_before + 1_000 * 10**6
+
+
+def test_sign_uses_snapshot_evidence_by_default(
+    run_online, client, grant_id, submitted, attestors, tmp_path
+):
+    snapshot_path = tmp_path / "grant.json"
+    run_online("grant", "export", grant_id, "--out", snapshot_path)
+    out = tmp_path / "approval.sig.json"
+
+    result = sign_approval(snapshot_path, attestors[0], out)
+
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(out.read_text())["message"]["evidenceHash"] == "0x" + submitted.hex()
+
+
+def test_sign_requires_evidence_when_snapshot_has_none(snapshot_path, attestors, tmp_path):
+    out = tmp_path / "approval.sig.json"
+
+    result = sign_approval(snapshot_path, attestors[0], out)
+
+    assert result.exit_code == 2
+    assert "milestone 0 had no evidence when the snapshot was exported" in result.stderr
+    assert not out.exists()
+
+
+def test_sign_rejects_non_attestor(snapshot_path, stranger, evidence_file, tmp_path, grant_id):
+    out = tmp_path / "approval.sig.json"
+
+    result = sign_approval(snapshot_path, stranger, out, "--evidence-file", evidence_file)
+
+    assert result.exit_code == 2
+    assert (
+        f"--account / --keystore: invalid value '{stranger.address}': not an attestor of grant "
+        f"{grant_id}" in result.stderr
+    )
+    assert not out.exists()
+
+
+def test_sign_rejects_malformed_snapshot(attestors, evidence_file, tmp_path):
+    snapshot_path = tmp_path / "grant.json"
+    snapshot_path.write_text('{"grant_id": 1', encoding="utf-8")
+
+    result = sign_approval(
+        snapshot_path, attestors[0], tmp_path / "a.json", "--evidence-file", evidence_file
+    )
+
+    assert result.exit_code == 2
+    assert f"{snapshot_path}: not valid JSON" in result.stderr
+    assert "Export the grant again with `fundtrail grant export" in result.stderr
+
+
+def test_sign_rejects_keystore_with_wrong_password(
+    snapshot_path, keystore, evidence_file, tmp_path
+):
+    keystore_path, _ = keystore
+    out = tmp_path / "approval.sig.json"
+
+    result = run_offline(
+        "attest", "sign", snapshot_path, "--milestone", 0, "--evidence-file", evidence_file,
+        "--keystore", keystore_path, "--out", out, input="wrong\n",
+    )
+
+    assert result.exit_code == 2
+    assert f"password: invalid value '(hidden)': it does not unlock the keystore" in result.stderr
+    assert not out.exists()
+
+
+def test_evidence_sign_rejects_email_in_uri(snapshot_path, ngo, evidence_file, tmp_path):
+    out = tmp_path / "evidence.sig.json"
+
+    result = run_offline(
+        "evidence", "sign", snapshot_path, "--milestone", 0, evidence_file, "--uri",
+        "https://example.org/report?from=jane.doe@example.org", "--account", ngo.alias,
+        "--out", out,
+    )
+
+    assert result.exit_code == 2
+    assert "evidence URI: found what looks like an e-mail address" in result.stderr
+    assert "--allow-personal-data" in result.stderr
+    assert "jane.doe@example.org" not in result.stderr
+    assert not out.exists()
+
+
+def test_verify_reports_tampered_file(snapshot_path, attestors, evidence_file, tmp_path):
+    out = tmp_path / "approval.sig.json"
+    sign_approval(snapshot_path, attestors[0], out, "--evidence-file", evidence_file)
+    data = json.loads(out.read_text())
+    data["message"]["expiry"] = data["typed_data"]["message"]["expiry"] = 4_000_000_000
+    out.write_text(json.dumps(data), encoding="utf-8")
+
+    result = run_offline("attest", "verify", out)
+
+    assert result.exit_code == 2
+    assert f"Invalid: {out}: digest is {data['digest']}, but the typed data hashes to" in (
+        result.stderr
+    )
+
+
+def test_verify_reports_expired(snapshot_path, attestors, evidence_file, tmp_path):
+    out = tmp_path / "approval.sig.json"
+    signed = sign_approval(
+        snapshot_path, attestors[0], out, "--evidence-file", evidence_file, "--expires", "2s"
+    )
+    fresh = run_offline("attest", "verify", out)
+    time.sleep(2.5)
+
+    result = run_offline("attest", "verify", out)
+
+    assert signed.exit_code == 0, signed.stderr
+    assert fresh.exit_code == 0, fresh.stderr
+    assert result.exit_code == 2
+    assert f"Invalid: {out}: expired at " in result.stderr
+    assert "the signer must sign again" in result.stderr
+
+
+def test_sign_rejects_past_expiry(snapshot_path, attestors, evidence_file, tmp_path):
+    out = tmp_path / "approval.sig.json"
+
+    result = sign_approval(
+        snapshot_path, attestors[0], out, "--evidence-file", evidence_file, "--expires", "1"
+    )
+
+    assert result.exit_code == 2
+    assert "--expires: invalid value '1'" in result.stderr
+    assert not out.exists()
+
+
+def test_verify_reports_non_attestor_against_snapshot(
+    snapshot_path, attestors, stranger, evidence_file, tmp_path, grant_id
+):
+    out = tmp_path / "approval.sig.json"
+    sign_approval(snapshot_path, attestors[0], out, "--evidence-file", evidence_file)
+    data = json.loads(snapshot_path.read_text())
+    data["attestors"][0] = stranger.address
+    other_snapshot = tmp_path / "other-grant.json"
+    other_snapshot.write_text(json.dumps(data), encoding="utf-8")
+
+    result = run_offline("attest", "verify", out, "--snapshot", other_snapshot)
+
+    assert result.exit_code == 2
+    assert f"{attestors[0].address} is not an attestor of grant {grant_id}" in result.stderr
+
+
+def test_verify_names_malformed_file(tmp_path):
+    path = tmp_path / "approval.sig.json"
+    path.write_text("not json", encoding="utf-8")
+
+    result = run_offline("attest", "verify", path)
+
+    assert result.exit_code == 2
+    assert f"{path}: not valid JSON" in result.stderr
+    assert "Ask the signer to sign again with `fundtrail attest sign`" in result.stderr
+
+
+def test_verify_explains_contract_signer(snapshot_path, attestors, evidence_file, tmp_path):
+    out = tmp_path / "approval.sig.json"
+    sign_approval(snapshot_path, attestors[0], out, "--evidence-file", evidence_file)
+    data = json.loads(out.read_text())
+    data["signer_type"] = "contract"
+    data["signature"] = "0x" + "00" * 100
+    out.write_text(json.dumps(data), encoding="utf-8")
+
+    result = run_offline("attest", "verify", out)
+
+    assert result.exit_code == 0, result.stderr
+    assert "cannot be verified offline" in result.stdout
+    assert "checks it on-chain with ERC-1271" in result.stdout
+
+
+def test_relay_drops_signature_from_other_chain(
+    run_online, snapshot_path, attestors, evidence_file, tmp_path, stranger, chain
+):
+    data = json.loads(snapshot_path.read_text())
+    data["chain_id"] = data["domain"]["chainId"] = 5
+    other_chain = tmp_path / "grant-chain-5.json"
+    other_chain.write_text(json.dumps(data), encoding="utf-8")
+    out = tmp_path / "approval.sig.json"
+    signed = sign_approval(other_chain, attestors[0], out, "--evidence-file", evidence_file)
+    nonce = stranger.nonce
+
+    result = run_online("relay", out, account=stranger)
+
+    assert signed.exit_code == 0, signed.stderr
+    assert result.exit_code == 0, result.stderr
+    assert f"wrong chain: signed for chain 5, but the network is chain {chain.chain_id}" in (
+        result.stdout
+    )
+    assert stranger.nonce == nonce
+
+
+def test_relay_rejects_malformed_file(run_online, tmp_path, stranger):
+    path = tmp_path / "approval.sig.json"
+    path.write_text("{", encoding="utf-8")
+    nonce = stranger.nonce
+
+    result = run_online("relay", path, account=stranger)
+
+    assert result.exit_code == 2
+    assert f"{path}: not valid JSON" in result.stderr
+    assert stranger.nonce == nonce
+
+
+def test_attest_revoke_blocks_relay(
+    run_online, snapshot_path, attestors, evidence_file, tmp_path, stranger
+):
+    out = tmp_path / "approval.sig.json"
+    sign_approval(snapshot_path, attestors[0], out, "--evidence-file", evidence_file)
+
+    refused = run_online("attest", "revoke", out, account=stranger)
+    revoked = run_online("attest", "revoke", out, account=attestors[0])
+    relayed = run_online("relay", out, account=stranger)
+
+    assert refused.exit_code == 2
+    assert f"the signature in {out} is {attestors[0].address}'s" in refused.stderr
+    assert revoked.exit_code == 0, revoked.stderr
+    assert "revoked on-chain" in relayed.stdout
+
+
+def test_sign_connects_to_no_chain(snapshot_path, attestors, evidence_file, tmp_path):
+    out = tmp_path / "approval.sig.json"
+    # A fresh interpreter, where no provider was connected before the command ran.
+    script = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from ape import networks\n"
+        "from fundtrail.cli import cli\n"
+        "result = CliRunner().invoke(cli, sys.argv[1:])\n"
+        "print(result.output)\n"
+        "assert result.exit_code == 0, result.output\n"
+        "assert networks.active_provider is None, networks.active_provider\n"
+    )
+    argv = [
+        "attest", "sign", snapshot_path, "--milestone", "0", "--evidence-file", evidence_file,
+        "--account", attestors[0].alias, "--out", out,
+    ]
+
+    completed = subprocess.run(
+        [sys.executable, "-c", script, *map(str, argv)],
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert json.loads(out.read_text())["signer"] == attestors[0].address
