@@ -4,6 +4,7 @@ Every helper is a plain function, so test modules import them from here. The fix
 conftest.py next to this file and in tests/conftest.py.
 """
 
+import ast
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
@@ -205,6 +206,10 @@ def reverts(error, **inputs):
         return
 
     revert_data = raised.revert_message or ""
+    # ape 0.8.51's in-process provider turns py-evm's revert bytes into hex only when their
+    # Python repr is b'...'. Bytes that contain a ' and no " arrive as a b"..." literal instead.
+    if revert_data.startswith('b"'):
+        revert_data = HexBytes(ast.literal_eval(revert_data)).to_0x_hex()
     assert revert_data.startswith("0x"), f"expected {error.abi.selector}, but the revert was {raised!r}"
     _assert_revert_data(HexBytes(revert_data), error, inputs)
 
