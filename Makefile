@@ -51,10 +51,17 @@ compile: $(STAMP_BUILD)
 demo: compile
 	$(OFFLINE) $(BIN)/ape run demo --network $(NETWORK)
 
+# The anvil the contract tests start, or connect to if one already listens there. The tests
+# set it themselves instead of taking APE_FOUNDRY_HOST from the shell: after
+# docs/local-chains.md, that variable points at the persistent anvil, and the tests would write
+# their transactions into that chain. Set TEST_ANVIL_HOST to another port when something else
+# already uses 8545.
+TEST_ANVIL_HOST ?= http://127.0.0.1:8545
+
 # The whole suite on ape's in-process chain, then on anvil, then the ganache smoke test.
 test: compile
 	$(OFFLINE) $(BIN)/ape test tests -m "not ganache" -p no:cacheprovider
-	$(OFFLINE) $(BIN)/ape test tests/contracts -m "not ganache" -p no:cacheprovider --network ethereum:local:foundry
+	$(OFFLINE) APE_FOUNDRY_HOST=$(TEST_ANVIL_HOST) $(BIN)/ape test tests/contracts -m "not ganache" -p no:cacheprovider --network ethereum:local:foundry
 	$(OFFLINE) $(BIN)/ape test tests -m ganache -p no:cacheprovider
 
 clean:
@@ -62,8 +69,8 @@ clean:
 
 # A long-lived anvil for separate CLI commands, with its chain kept in .fundtrail/ between runs.
 # With APE_FOUNDRY_HOST=http://127.0.0.1:$(ANVIL_PORT), `--network ethereum:local:foundry`
-# connects to it instead of starting a throwaway anvil. It avoids 8545, the port that the
-# tests' throwaway anvil uses, so tests never write into this chain.
+# connects to it instead of starting a throwaway anvil. It avoids 8545, TEST_ANVIL_HOST's
+# default, so tests never write into this chain.
 ANVIL_STATE ?= .fundtrail/anvil-state.json
 ANVIL_PORT ?= 8546
 anvil: setup

@@ -135,6 +135,17 @@ def require_not_attested(grant_id: int, index: int, milestone, position: int, ad
 
 
 def require_funding_open(grant_id: int, grant, amount: int, token: TokenInfo, now: int) -> None:
+    remaining = grant.total - grant.funded
+    # Checked before the deadline: for a fully funded grant, that is the reason nothing fits.
+    if remaining == 0:
+        raise PreconditionError(
+            "grant id",
+            grant_id,
+            f"the grant is already fully funded ({format_amount(grant.total, token)}), so "
+            "nothing more can be added",
+            "Fund another grant, or give to a verified project with "
+            "`fundtrail donate AMOUNT --project ID`.",
+        )
     if now >= grant.fundingDeadline:
         raise PreconditionError(
             "grant id",
@@ -143,7 +154,6 @@ def require_funding_open(grant_id: int, grant, amount: int, token: TokenInfo, no
             "Fund another grant. If this one is not fully funded, funders can take their "
             "money back with `fundtrail refund`.",
         )
-    remaining = grant.total - grant.funded
     if amount > remaining:
         raise PreconditionError(
             "amount",

@@ -57,6 +57,12 @@ def chain_options(*, sends: bool):
         )(function)
         if sends:
             function = account_option()(function)
+            # ape's account_option takes no help text, so it goes on the option just added.
+            function.__click_params__[-1].help = (
+                "Account that signs and pays for the transaction: an alias from `ape accounts "
+                "list`, or TEST::0 to TEST::9 on local chains. Always pass it: without it, ape "
+                "asks for an account interactively."
+            )
         return network_option()(function)
 
     return decorator
@@ -269,7 +275,7 @@ def create_grant(account, deployments, spec_path, fund, allow_personal_data):
 @click.argument("grant_id", type=click.IntRange(min=1))
 @click.argument("amount")
 def fund_grant(account, deployments, grant_id, amount):
-    """Add AMOUNT (in whole tokens, such as "1,000 USDC") to a grant."""
+    """Add AMOUNT to a grant, in token units such as "2,500 USDC" or "0.5 ETH" (not wei)."""
     client = _client(deployments)
     base_units = parse_amount(amount, client.grant_token(grant_id), "AMOUNT")
     receipt = client.fund(grant_id, base_units, account)
@@ -326,13 +332,14 @@ def attest():
 
 
 def _evidence_options(function):
-    function = click.option("--evidence-hash", help="The evidence hash shown by `grant show`.")(
-        function
-    )
+    function = click.option(
+        "--evidence-hash",
+        help="The evidence hash shown by `grant show`, instead of --evidence-file.",
+    )(function)
     return click.option(
         "--evidence-file",
         type=click.Path(dir_okay=False, path_type=Path),
-        help="The evidence file you reviewed.",
+        help="The evidence file you reviewed, to hash it. Give this or --evidence-hash.",
     )(function)
 
 
@@ -342,13 +349,18 @@ def _evidence_options(function):
 @click.argument("index", type=click.IntRange(min=0))
 @_evidence_options
 def approve(account, deployments, grant_id, index, evidence_file, evidence_hash):
-    """Approve the evidence of milestone INDEX. The approval that reaches the quorum pays it."""
+    """Approve the evidence of milestone INDEX. The approval that reaches the quorum pays it.
+
+    Pass exactly one of --evidence-file and --evidence-hash.
+    """
     expected = _hash_input(evidence_file, evidence_hash, "evidence")
     client = _client(deployments)
     receipt = client.approve(grant_id, index, expected, account)
+    approved = client.escrow.MilestoneApproved.from_receipt(receipt)[0]
+    count = f"approval {approved.approvalCount} of {client.escrow.getGrant(grant_id).threshold}"
     released = client.escrow.MilestoneReleased.from_receipt(receipt)
     suffix = ", which released it" if released else ""
-    _print_receipt(f"Approved milestone {index} of grant {grant_id}{suffix}", receipt)
+    _print_receipt(f"Approved milestone {index} of grant {grant_id} ({count}){suffix}", receipt)
 
 
 @attest.command("reject", cls=ChainCommand)
@@ -359,7 +371,7 @@ def approve(account, deployments, grant_id, index, evidence_file, evidence_hash)
 @click.option(
     "--reason-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Your written reasons, kept off-chain.",
+    help="Your written reasons, kept off-chain, to hash them. Give this or --reason-hash.",
 )
 @click.option(
     "--reason-hash", help="keccak256 hash of your written reasons, instead of --reason-file."
@@ -367,7 +379,11 @@ def approve(account, deployments, grant_id, index, evidence_file, evidence_hash)
 def reject(
     account, deployments, grant_id, index, evidence_file, evidence_hash, reason_file, reason_hash
 ):
-    """Reject the evidence of milestone INDEX, recording only the hash of your reasons."""
+    """Reject the evidence of milestone INDEX, recording only the hash of your reasons.
+
+    Pass exactly one of --evidence-file and --evidence-hash, and exactly one of --reason-file
+    and --reason-hash.
+    """
     expected = _hash_input(evidence_file, evidence_hash, "evidence")
     reason = _hash_input(reason_file, reason_hash, "reason")
     client = _client(deployments)
@@ -455,7 +471,10 @@ def donate(
     donor_ref_salt,
     donor_label,
 ):
-    """Donate AMOUNT (in whole tokens) to a verified project, or into a grant with --grant."""
+    """Donate AMOUNT to a verified project, or into a grant with --grant.
+
+    AMOUNT is in token units, such as "2,500 USDC" or "0.5 ETH", not in base units such as wei.
+    """
     if (project_id is None) == (grant_id is None):
         raise SpecError(
             "--project / --grant",

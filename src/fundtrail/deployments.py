@@ -38,6 +38,27 @@ FORMAT_VERSION = 1
 """Version of the file's layout, stored in the file so that later versions can migrate it."""
 
 
+def is_in_process(network: str) -> bool:
+    """Return whether `network` is ape's in-process chain, such as "ethereum:local:test".
+
+    That chain lives only as long as the command that started it, so nothing deployed there
+    is left for a later command.
+    """
+    return network.split(":")[1:] == ["local", "test"]
+
+
+def deploy_advice(network: str) -> str:
+    """Return the sentences that tell the user how to get a deployment for `network`."""
+    if is_in_process(network):
+        return (
+            f"{network} is ape's in-process chain, the default without --network, and it "
+            "disappears when each command ends, so no later command can use a deployment "
+            "there. Deploy to a chain that keeps running, such as the anvil of `make anvil` "
+            "(see docs/local-chains.md), and pass its --network."
+        )
+    return f"Run `fundtrail deploy --network {network}` first."
+
+
 @dataclass
 class ContractRecord:
     """One deployed contract."""
@@ -70,7 +91,7 @@ class Deployment:
         except KeyError:
             raise DeploymentError(
                 f"No {name} deployment recorded for network {self.network}. "
-                f"Run `fundtrail deploy --network {self.network}` first."
+                + deploy_advice(self.network)
             ) from None
 
     def token_address(self, symbol: str) -> str | None:
@@ -99,19 +120,47 @@ class DeploymentsFile:
         if not self.path.exists():
             raise DeploymentError(
                 f"No deployments file at {self.path}, so nothing is recorded for network "
-                f"{network}. Run `fundtrail deploy --network {network}` first, or set {ENV_VAR} "
-                "to the deployments file you meant."
+                f"{network}. {deploy_advice(network)} Or set {ENV_VAR} to the deployments file "
+                "you meant."
             )
         entries = self._read()
         if network not in entries:
-            known = ", ".join(sorted(entries)) or "none"
-            raise DeploymentError(
-                f"No deployment recorded for network {network} in {self.path} "
-                f"(recorded networks: {known}). "
-                f"Run `fundtrail deploy --network {network}` first, or set {ENV_VAR} to the "
-                "deployments file you meant."
-            )
+            raise DeploymentError(self._missing_network_message(network, sorted(entries)))
         return self._parse(network, entries[network])
+
+    def _missing_network_message(self, network: str, recorded: list[str]) -> str:
+        """Explain that `network` has no entry, and point to a recorded network if one can help.
+
+        Deploying is suggested only when no other network is recorded, because a missing or
+        mistyped --network is the more likely mistake. A recorded in-process chain is never
+        suggested, because its deployment ended with the command that made it.
+        """
+        message = (
+            f"No deployment recorded for network {network} in {self.path} "
+            f"(recorded networks: {', '.join(recorded) or 'none'}). "
+        )
+        usable = [known for known in recorded if not is_in_process(known)]
+        if not usable:
+            return (
+                message
+                + deploy_advice(network)
+                + f" Or set {ENV_VAR} to the deployments file you meant."
+            )
+
+        if len(usable) == 1:
+            message += f"Add `--network {usable[0]}` to use the deployment recorded there"
+        else:
+            message += (
+                f"Add --network with one of {', '.join(usable)}, such as "
+                f"`--network {usable[0]}`, to use the deployment recorded there"
+            )
+        message += f", or set {ENV_VAR} to the deployments file you meant."
+        if is_in_process(network):
+            message += (
+                f" {network} is ape's in-process chain, the default without --network, and it "
+                "disappears when each command ends."
+            )
+        return message
 
     def save(self, deployment: Deployment) -> None:
         """Record `deployment`, replacing any earlier entry for its network and keeping the rest.

@@ -3,13 +3,14 @@
 import os
 
 from rich.console import Console, Group
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from fundtrail.checks import show_time
 from fundtrail.deployments import Deployment
 from fundtrail.evidence import to_hex
-from fundtrail.grants import GrantSummary, MilestoneStatus
+from fundtrail.grants import GrantSummary, MilestoneStatus, MilestoneSummary
 from fundtrail.units import format_amount
 
 _STATUS_STYLES = {
@@ -22,6 +23,11 @@ _STATUS_STYLES = {
 
 PIPE_WIDTH = 200
 """Line width for output to a file or pipe, wide enough for full hashes in every table."""
+
+# Layout of a milestone's detail lines. The indent, the label column, the 1-space gap and the
+# cell's right padding leave 66 columns for the value at 80, so a hash fits on one line.
+_DETAIL_INDENT = 2
+_DETAIL_LABEL_WIDTH = 10
 
 
 def stdout() -> Console:
@@ -41,7 +47,7 @@ def receipt_line(action: str, receipt) -> Text:
     return Text.assemble(
         (action, "bold"),
         f": transaction {receipt.txn_hash} in block {receipt.block_number}, "
-        f"gas used {receipt.gas_used}",
+        f"gas used {receipt.gas_used:,}",
     )
 
 
@@ -61,7 +67,7 @@ def deployment_table(deployment: Deployment) -> Table:
 def grant_view(grant: GrantSummary) -> Group:
     """Render a grant: its parties and books, its milestones, then its funders."""
     token = grant.token
-    books = Table.grid(padding=(0, 2))
+    books = Table.grid(padding=(0, 1))
     books.add_column(style="bold")
     books.add_column()
     for label, value in (
@@ -73,43 +79,22 @@ def grant_view(grant: GrantSummary) -> Group:
         ("Released", format_amount(grant.released, token)),
         ("Reclaimed", format_amount(grant.reclaimed, token)),
         ("Held", format_amount(grant.held, token)),
-        ("Funding deadline", show_time(grant.funding_deadline)),
+        ("Funding ends", show_time(grant.funding_deadline)),
         (
             "Attestors",
             f"{grant.threshold} of {len(grant.attestors)}: " + ", ".join(grant.attestors),
         ),
-        ("Terms", f"{to_hex(grant.terms_hash)} {grant.terms_uri}"),
+        ("Terms", to_hex(grant.terms_hash)),
+        ("Terms URI", grant.terms_uri),
         ("Created in", grant.created_tx or "unknown"),
     ):
         books.add_row(label, value)
 
-    milestones = Table(title="Milestones")
-    for column in (
-        "#",
-        "Status",
-        "Amount",
-        "Deadline",
-        "Evidence hash",
-        "Evidence URI",
-        "Approvals/quorum",
-        "Release/reclaim transaction",
-    ):
-        milestones.add_column(
-            column, no_wrap=column in ("Evidence hash", "Release/reclaim transaction")
-        )
-    for milestone in grant.milestones:
-        milestones.add_row(
-            str(milestone.index),
-            Text(milestone.status.name, style=_STATUS_STYLES[milestone.status]),
-            format_amount(milestone.amount, token),
-            show_time(milestone.deadline),
-            to_hex(milestone.evidence_hash) if milestone.evidence_hash else "-",
-            milestone.evidence_uri or "-",
-            f"{milestone.approval_count}/{grant.threshold}",
-            milestone.settlement_tx or "-",
-        )
+    milestones = [Text("\nMilestones", style="bold underline")]
+    milestones.extend(_milestone_block(milestone, grant) for milestone in grant.milestones)
 
-    funders = Table(title="Funders")
+    # The title is a blank line and a heading, as for the milestones.
+    funders = Table(title="\nFunders", title_justify="left", title_style="bold underline")
     funders.add_column("Funder", no_wrap=True)
     funders.add_column("Contribution", justify="right")
     funders.add_column("Refunded")
@@ -121,8 +106,48 @@ def grant_view(grant: GrantSummary) -> Group:
         )
 
     return Group(
-        Text(f"Grant {grant.grant_id}", style="bold underline"), books, milestones, funders
+        Text(f"Grant {grant.grant_id}", style="bold underline"), books, *milestones, funders
     )
+
+
+def _milestone_block(milestone: MilestoneSummary, grant: GrantSummary) -> Group:
+    """Render one milestone as a summary line and labelled detail lines below it.
+
+    A block instead of a table row keeps every field readable at 80 columns. A value wider
+    than its column, such as a long URI, folds onto the next line instead of being cut.
+    """
+    header = Text.assemble(
+        (f"#{milestone.index}", "bold"),
+        "  ",
+        (milestone.status.name, _STATUS_STYLES[milestone.status]),
+        "  ",
+        format_amount(milestone.amount, grant.token),
+        "  deadline ",
+        show_time(milestone.deadline),
+    )
+
+    details = Table.grid(padding=(0, 1))
+    details.add_column(width=_DETAIL_LABEL_WIDTH, style="bold")
+    details.add_column(overflow="fold")
+    if milestone.evidence_hash is None:
+        details.add_row("Evidence", "none submitted")
+    else:
+        details.add_row("Evidence", to_hex(milestone.evidence_hash))
+        # The URI comes from the EvidenceSubmitted event, which a late start block can miss.
+        details.add_row("URI", milestone.evidence_uri or "unknown (no EvidenceSubmitted event)")
+        approvals = f"{milestone.approval_count} of {grant.threshold}"
+        if milestone.approvals:
+            approvals += ": " + ", ".join(milestone.approvals)
+        details.add_row("Approvals", approvals)
+        if milestone.rejections:
+            details.add_row(
+                "Rejections", f"{len(milestone.rejections)}: " + ", ".join(milestone.rejections)
+            )
+    if milestone.settlement_tx:
+        label = "Release tx" if milestone.status == MilestoneStatus.Released else "Reclaim tx"
+        details.add_row(label, milestone.settlement_tx)
+
+    return Group(header, Padding(details, (0, 0, 0, _DETAIL_INDENT), expand=False))
 
 
 def grants_table(grants: list[GrantSummary]) -> Table:

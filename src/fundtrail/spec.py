@@ -91,14 +91,17 @@ def _deadline_value(value: Any) -> Any:
     return value
 
 
-def _amount_value(value: Any) -> Any:
+def _amount_value(value: Any, info: ValidationInfo) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
+        # The example uses the spec's token symbol, which `from_data` passes in the context.
+        symbol = (info.context or {}).get("token_symbol")
+        example = f"1.25 {symbol}" if symbol else "1.25"
         raise _problem(
             "YAML read this unquoted decimal as a binary floating-point number, which cannot hold "
             "every amount exactly",
-            'Put the amount in quotes, for example amount: "2,500.50 USDC".',
+            f'Put the amount in quotes, for example amount: "{example}".',
         )
     return value
 
@@ -121,7 +124,8 @@ class MilestoneSpec(BaseModel):
     title: str
     """Short name of the work, such as "24/7 hotline staffed". Off-chain only."""
     amount: str
-    """Payment when the milestone is approved, in whole tokens, such as "2,500 USDC"."""
+    """Payment when the milestone is approved, in token units (not base units such as wei),
+    such as "2,500 USDC" or "0.5 ETH"."""
     deadline: Deadline
     """Latest time for the attestors' approval. After it, the funders can reclaim the amount."""
     description: str | None = None
@@ -257,7 +261,8 @@ class GrantSpec(BaseModel):
                 ],
             )
         try:
-            spec = cls.model_validate(data, context={"base_dir": base_dir})
+            context = {"base_dir": base_dir, "token_symbol": _token_symbol(data.get("token"))}
+            spec = cls.model_validate(data, context=context)
         except ValidationError as error:
             raise SpecErrors(source, [_spec_error(item) for item in error.errors()]) from None
         spec._source = source
@@ -593,14 +598,23 @@ def _spec_error(item: dict) -> SpecError:
         allowed = _allowed_fields(location[:-1])
         close = difflib.get_close_matches(str(location[-1]), allowed, n=1)
         hint = f"Did you mean {close[0]}? " if close else ""
+        # The field's name is the mistake, not its value, so the message leaves the value out.
         return SpecError(
             field,
-            item["input"],
+            MISSING,
             "unknown field",
             f"{hint}Remove it or correct its name. Allowed here: {', '.join(allowed)}.",
         )
     problem = item["msg"][:1].lower() + item["msg"][1:]
     return SpecError(field, item["input"], problem, _FIXES.get(kind, "Check the value."))
+
+
+def _token_symbol(token: object) -> str | None:
+    """Return the spec's token if it is a symbol, such as "ETH", or None for anything else."""
+    if not isinstance(token, str) or _ADDRESS.fullmatch(token.strip()):
+        return None
+    symbol = token.strip()
+    return symbol if symbol and not any(character.isspace() for character in symbol) else None
 
 
 def _field_path(location: tuple) -> str:

@@ -51,10 +51,10 @@ _GROUPED_NUMBER = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
 
 
 def parse_amount(text: str | int | Decimal, token: TokenInfo, field: str) -> int:
-    """Convert an amount in whole tokens, such as "2,500.50 USDC", into base units.
+    """Convert an amount in token units, such as "2,500.50 USDC", into base units.
 
     Text may carry the token's symbol, in any case, and may group thousands with commas in
-    groups of three. An `int` or `Decimal` is a number of whole tokens too, not base units.
+    groups of three. An `int` or `Decimal` is a number of tokens too, not of base units.
     Raise `SpecError` for anything else, for more decimals than the token has, and for zero
     or negative amounts.
     """
@@ -171,7 +171,7 @@ def _parse_amount_text(text: str, token: TokenInfo, field: str, example: str) ->
 
 
 def format_amount(base_units: int, token: TokenInfo) -> str:
-    """Format base units as whole tokens with thousands separators, such as "2,500.5 USDC".
+    """Format base units as token units with thousands separators, such as "2,500.5 USDC".
 
     The result is exact, drops trailing zeros and is read back by `parse_amount`.
     """

@@ -2,32 +2,24 @@
 grants, where the donor becomes the grant's co-funder."""
 
 import pytest
-from registry_helpers import (
+from assertions import (
     DONOR_REF,
     ETH,
     NO_MILESTONE,
     NO_REF,
     PayoutKind,
     ProjectStatus,
+    address_of,
+    balance_of,
     expected_event,
     fees_of_reverted_transaction,
     register_project,
-    reverts_with,
+    reverts,
+    transfer_events,
 )
 
 ETH_UNIT = 10**18
 USDC_UNIT = 10**6
-
-
-@pytest.fixture(scope="module")
-def project_admin(ngo):
-    return ngo
-
-
-@pytest.fixture(scope="module")
-def payout(accounts):
-    """The project's payout wallet. It sends no transactions, so its ETH balance is exact."""
-    return accounts[9]
 
 
 @pytest.fixture
@@ -38,35 +30,9 @@ def project_id(registry, registrar, project_admin, payout):
     return project_id
 
 
-@pytest.fixture(params=["eth", "usdc"])
-def grant_token(request):
-    """The token of a grant: ETH (the zero address) or the 6-decimal usdc."""
-    if request.param == "eth":
-        return ETH
-    return request.getfixturevalue("usdc")
-
-
 @pytest.fixture
 def unit(grant_token):
     return ETH_UNIT if grant_token == ETH else USDC_UNIT
-
-
-def address_of(token):
-    return getattr(token, "address", token)
-
-
-def balance_of(token, account):
-    """Return `account`'s balance in `token`, where the zero address means ETH."""
-    if token == ETH:
-        return account.balance
-    return token.balanceOf(account)
-
-
-def transfer_events(token, sender, receiver, amount):
-    """Return the Transfer event that an ERC-20 movement adds to a receipt, and none for ETH."""
-    if token == ETH:
-        return []
-    return [expected_event(token.Transfer, **{"from": sender, "to": receiver, "value": amount})]
 
 
 def create_grant(escrow, terms, token, grant_maker, funding=0):
@@ -129,7 +95,7 @@ def test_donate_eth_forwards_to_payout(registry, project_id, donor, payout):
 def test_donate_eth_rejects_value_mismatch(registry, project_id, donor, payout, sent):
     payout_before = payout.balance
 
-    with reverts_with(registry.EthAmountMismatch, sent=sent, amount=2 * ETH_UNIT):
+    with reverts(registry.EthAmountMismatch, sent=sent, amount=2 * ETH_UNIT):
         registry.donate(project_id, ETH, 2 * ETH_UNIT, NO_REF, sender=donor, value=sent)
 
     assert payout.balance == payout_before
@@ -145,7 +111,7 @@ def test_donate_eth_reverts_when_payout_rejects_eth(
     donor_before = donor.balance
 
     # OpenZeppelin's Address.sendValue passes the receiver's own revert data up unchanged.
-    with reverts_with(rejecter.EthRejected) as revert:
+    with reverts(rejecter.EthRejected) as revert:
         registry.donate(rejecting_project_id, ETH, ETH_UNIT, NO_REF, sender=donor, value=ETH_UNIT)
 
     assert donor.balance == donor_before - fees_of_reverted_transaction(chain, revert)
@@ -158,12 +124,14 @@ def test_donate_eth_reverts_when_payout_rejects_eth(
 # Direct donations in ERC-20 tokens.
 
 
-def test_donate_usdc_forwards_to_payout(registry, project_id, donor, payout, usdc):
+@pytest.mark.parametrize("token_name", ["usdc", "no_return_token"])
+def test_donate_token_forwards_to_payout(registry, project_id, donor, payout, token_name, request):
+    token = request.getfixturevalue(token_name)
     amount = 250 * USDC_UNIT
-    donor_before = usdc.balanceOf(donor)
-    usdc.approve(registry, amount, sender=donor)
+    donor_before = token.balanceOf(donor)
+    token.approve(registry, amount, sender=donor)
 
-    receipt = registry.donate(project_id, usdc, amount, DONOR_REF, sender=donor)
+    receipt = registry.donate(project_id, token, amount, DONOR_REF, sender=donor)
 
     assert receipt.events == [
         expected_event(
@@ -171,45 +139,19 @@ def test_donate_usdc_forwards_to_payout(registry, project_id, donor, payout, usd
             donationId=1,
             projectId=project_id,
             donor=donor,
-            token=usdc,
+            token=token,
             amount=amount,
             payout=payout,
             donorRef=DONOR_REF,
         ),
-        *transfer_events(usdc, donor, payout, amount),
+        *transfer_events(token, donor, payout, amount),
     ]
-    assert usdc.balanceOf(payout) == amount
-    assert usdc.balanceOf(donor) == donor_before - amount
-    assert usdc.balanceOf(registry) == 0
-    assert usdc.allowance(donor, registry) == 0
-    assert registry.totalDonated(project_id, usdc) == amount
+    assert token.balanceOf(payout) == amount
+    assert token.balanceOf(donor) == donor_before - amount
+    assert token.balanceOf(registry) == 0
+    assert token.allowance(donor, registry) == 0
+    assert registry.totalDonated(project_id, token) == amount
     assert registry.totalDonated(project_id, ETH) == 0
-
-
-def test_donate_no_return_token_forwards_to_payout(registry, project_id, donor, payout, no_return_token):
-    amount = 40 * USDC_UNIT
-    donor_before = no_return_token.balanceOf(donor)
-    no_return_token.approve(registry, amount, sender=donor)
-
-    receipt = registry.donate(project_id, no_return_token, amount, NO_REF, sender=donor)
-
-    assert receipt.events == [
-        expected_event(
-            registry.ProjectDonation,
-            donationId=1,
-            projectId=project_id,
-            donor=donor,
-            token=no_return_token,
-            amount=amount,
-            payout=payout,
-            donorRef=NO_REF,
-        ),
-        *transfer_events(no_return_token, donor, payout, amount),
-    ]
-    assert no_return_token.balanceOf(payout) == amount
-    assert no_return_token.balanceOf(donor) == donor_before - amount
-    assert no_return_token.balanceOf(registry) == 0
-    assert registry.totalDonated(project_id, no_return_token) == amount
 
 
 def test_donate_fee_token_reverts(registry, project_id, donor, payout, fee_token):
@@ -218,7 +160,7 @@ def test_donate_fee_token_reverts(registry, project_id, donor, payout, fee_token
     fee_token.approve(registry, amount, sender=donor)
 
     # The token burns 1% on the way, so the payout would receive 990 tokens for 1,000 stated.
-    with reverts_with(registry.TokenAmountMismatch, token=fee_token, expected=amount, received=990 * ETH_UNIT):
+    with reverts(registry.TokenAmountMismatch, token=fee_token, expected=amount, received=990 * ETH_UNIT):
         registry.donate(project_id, fee_token, amount, NO_REF, sender=donor)
 
     assert fee_token.balanceOf(donor) == donor_before
@@ -230,14 +172,14 @@ def test_donate_fee_token_reverts(registry, project_id, donor, payout, fee_token
 def test_donate_token_rejects_eth(registry, project_id, donor, usdc):
     usdc.approve(registry, 10 * USDC_UNIT, sender=donor)
 
-    with reverts_with(registry.UnexpectedEth, sent=1):
+    with reverts(registry.UnexpectedEth, sent=1):
         registry.donate(project_id, usdc, 10 * USDC_UNIT, NO_REF, sender=donor, value=1)
 
     assert usdc.allowance(donor, registry) == 10 * USDC_UNIT
 
 
 def test_donate_token_requires_allowance(registry, project_id, donor, usdc):
-    with reverts_with(usdc.ERC20InsufficientAllowance, spender=registry, allowance=0, needed=10 * USDC_UNIT):
+    with reverts(usdc.ERC20InsufficientAllowance, spender=registry, allowance=0, needed=10 * USDC_UNIT):
         registry.donate(project_id, usdc, 10 * USDC_UNIT, NO_REF, sender=donor)
 
     assert registry.donationCount() == 0
@@ -247,7 +189,7 @@ def test_donate_token_requires_allowance(registry, project_id, donor, usdc):
 def test_donate_rejects_zero_amount(registry, project_id, donor, usdc, token_name):
     token = ETH if token_name == "eth" else usdc
 
-    with reverts_with(registry.ZeroDonation):
+    with reverts(registry.ZeroDonation):
         registry.donate(project_id, token, 0, NO_REF, sender=donor)
 
 
@@ -257,7 +199,7 @@ def test_donate_rejects_zero_amount(registry, project_id, donor, usdc, token_nam
 @pytest.mark.usefixtures("project_id")
 @pytest.mark.parametrize("unknown_id", [0, 2])
 def test_donate_rejects_unknown_project(registry, donor, unknown_id):
-    with reverts_with(registry.ProjectNotFound, projectId=unknown_id):
+    with reverts(registry.ProjectNotFound, projectId=unknown_id):
         registry.donate(unknown_id, ETH, ETH_UNIT, NO_REF, sender=donor, value=ETH_UNIT)
 
 
@@ -265,7 +207,7 @@ def test_donate_rejects_pending_project(registry, project_admin, payout, donor):
     pending_project_id = register_project(registry, project_admin, payout, sender=project_admin)
     payout_before = payout.balance
 
-    with reverts_with(registry.ProjectNotVerified, projectId=pending_project_id, status=ProjectStatus.PENDING):
+    with reverts(registry.ProjectNotVerified, projectId=pending_project_id, status=ProjectStatus.PENDING):
         registry.donate(pending_project_id, ETH, ETH_UNIT, NO_REF, sender=donor, value=ETH_UNIT)
 
     assert payout.balance == payout_before
@@ -276,9 +218,9 @@ def test_suspended_project_receives_nothing_until_verified(registry, registrar, 
     payout_before = payout.balance
     usdc.approve(registry, 5 * USDC_UNIT, sender=donor)
 
-    with reverts_with(registry.ProjectNotVerified, projectId=project_id, status=ProjectStatus.SUSPENDED):
+    with reverts(registry.ProjectNotVerified, projectId=project_id, status=ProjectStatus.SUSPENDED):
         registry.donate(project_id, ETH, ETH_UNIT, NO_REF, sender=donor, value=ETH_UNIT)
-    with reverts_with(registry.ProjectNotVerified, projectId=project_id, status=ProjectStatus.SUSPENDED):
+    with reverts(registry.ProjectNotVerified, projectId=project_id, status=ProjectStatus.SUSPENDED):
         registry.donate(project_id, usdc, 5 * USDC_UNIT, NO_REF, sender=donor)
 
     assert payout.balance == payout_before
@@ -512,7 +454,7 @@ def test_failed_grant_refunds_donor(
     assert balance_of(grant_token, donor) == donor_before + 700 * unit
     assert escrow.isRefunded(grant_id, donor)
     # The registry passed the money through and is no funder, so it has nothing to take back.
-    with reverts_with(escrow.NothingToRefund, grantId=grant_id, funder=registry):
+    with reverts(escrow.NothingToRefund, grantId=grant_id, funder=registry):
         escrow.refund(grant_id, registry, sender=stranger)
 
 
@@ -520,7 +462,7 @@ def test_failed_grant_refunds_donor(
 
 
 def test_donate_to_grant_rejects_unknown_grant(registry, escrow, donor):
-    with reverts_with(escrow.GrantNotFound, grantId=1):
+    with reverts(escrow.GrantNotFound, grantId=1):
         registry.donateToGrant(1, 1_000, NO_REF, sender=donor, value=1_000)
 
 
@@ -530,7 +472,7 @@ def test_donate_to_grant_rejects_amount_above_remaining(
     terms = make_terms(token=grant_token, amounts=(1_000 * unit, 2_000 * unit))
     grant_id = create_grant(escrow, terms, grant_token, grant_maker, funding=2_500 * unit)
 
-    with reverts_with(escrow.FundingExceedsTotal, grantId=grant_id, amount=500 * unit + 1, remaining=500 * unit):
+    with reverts(escrow.FundingExceedsTotal, grantId=grant_id, amount=500 * unit + 1, remaining=500 * unit):
         donate_to_grant(registry, grant_token, grant_id, 500 * unit + 1, donor)
 
     assert escrow.contributionOf(grant_id, donor) == 0
@@ -547,7 +489,7 @@ def test_donate_to_grant_rejects_after_funding_deadline(
     funding_deadline = terms[2]
 
     move_time_to(chain, funding_deadline)
-    with reverts_with(escrow.FundingClosed, grantId=grant_id, fundingDeadline=funding_deadline):
+    with reverts(escrow.FundingClosed, grantId=grant_id, fundingDeadline=funding_deadline):
         donate_to_grant(registry, grant_token, grant_id, 100 * unit, donor)
 
     assert escrow.getGrant(grant_id).funded == 0
@@ -556,7 +498,7 @@ def test_donate_to_grant_rejects_after_funding_deadline(
 def test_donate_to_grant_rejects_zero_amount(registry, escrow, donor, grant_maker, make_terms):
     grant_id = create_grant(escrow, make_terms(), ETH, grant_maker)
 
-    with reverts_with(registry.ZeroDonation):
+    with reverts(registry.ZeroDonation):
         registry.donateToGrant(grant_id, 0, NO_REF, sender=donor)
 
 
@@ -564,7 +506,7 @@ def test_donate_to_grant_rejects_zero_amount(registry, escrow, donor, grant_make
 def test_donate_to_eth_grant_rejects_value_mismatch(registry, escrow, donor, grant_maker, make_terms, sent):
     grant_id = create_grant(escrow, make_terms(), ETH, grant_maker)
 
-    with reverts_with(registry.EthAmountMismatch, sent=sent, amount=1_000):
+    with reverts(registry.EthAmountMismatch, sent=sent, amount=1_000):
         registry.donateToGrant(grant_id, 1_000, NO_REF, sender=donor, value=sent)
 
     assert escrow.getGrant(grant_id).funded == 0
@@ -574,7 +516,7 @@ def test_donate_to_token_grant_rejects_eth(registry, escrow, donor, grant_maker,
     grant_id = create_grant(escrow, make_terms(token=usdc), usdc, grant_maker)
     usdc.approve(registry, 1_000, sender=donor)
 
-    with reverts_with(registry.UnexpectedEth, sent=1_000):
+    with reverts(registry.UnexpectedEth, sent=1_000):
         registry.donateToGrant(grant_id, 1_000, NO_REF, sender=donor, value=1_000)
 
     assert escrow.getGrant(grant_id).funded == 0
@@ -585,7 +527,7 @@ def test_donate_to_fee_token_grant_reverts(registry, escrow, donor, grant_maker,
     donor_before = fee_token.balanceOf(donor)
     fee_token.approve(registry, 500 * ETH_UNIT, sender=donor)
 
-    with reverts_with(registry.TokenAmountMismatch, token=fee_token, expected=500 * ETH_UNIT, received=495 * ETH_UNIT):
+    with reverts(registry.TokenAmountMismatch, token=fee_token, expected=500 * ETH_UNIT, received=495 * ETH_UNIT):
         registry.donateToGrant(grant_id, 500 * ETH_UNIT, NO_REF, sender=donor)
 
     assert fee_token.balanceOf(donor) == donor_before

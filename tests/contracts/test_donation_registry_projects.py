@@ -2,29 +2,19 @@
 the Ownable2Step handover of the registrar role."""
 
 import pytest
-from registry_helpers import (
+from assertions import (
     METADATA_HASH,
     METADATA_URI,
     ZERO_ADDRESS,
     ProjectStatus,
+    assert_view_reverts,
     expected_event,
     register_project,
-    reverts_with,
+    reverts,
 )
 
 NEW_METADATA_HASH = b"\x6e" * 32
 NEW_METADATA_URI = "ipfs://bafy-project-v2"
-
-
-@pytest.fixture(scope="module")
-def project_admin(ngo):
-    return ngo
-
-
-@pytest.fixture(scope="module")
-def payout(accounts):
-    """The project's payout wallet, which has no other role."""
-    return accounts[9]
 
 
 @pytest.fixture
@@ -93,92 +83,61 @@ def test_register_project_assigns_increasing_ids(registry, project_admin, payout
 
 
 def test_register_project_rejects_zero_admin(registry, payout, stranger):
-    with reverts_with(registry.ZeroAdmin):
+    with reverts(registry.ZeroAdmin):
         registry.registerProject(ZERO_ADDRESS, payout, METADATA_HASH, METADATA_URI, sender=stranger)
 
     assert registry.projectCount() == 0
 
 
 def test_register_project_rejects_zero_payout(registry, project_admin, stranger):
-    with reverts_with(registry.ZeroPayout):
+    with reverts(registry.ZeroPayout):
         registry.registerProject(project_admin, ZERO_ADDRESS, METADATA_HASH, METADATA_URI, sender=stranger)
 
     assert registry.projectCount() == 0
 
 
-@pytest.mark.parametrize("project_id", [0, 1])
-def test_get_project_rejects_unknown_id(networks, registry, project_id, request):
-    if networks.provider.name == "foundry":
-        # NOTE: ape-foundry 0.8.12 with anvil 1.7 turns a custom error from eth_call into the
-        # text "custom error 0x<selector>: <raw bytes>" and drops the revert data, so the error
-        # cannot be decoded. Custom errors of reverted transactions are decoded on anvil.
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="ape-foundry does not decode custom errors of view calls")
-        )
-
-    with reverts_with(registry.ProjectNotFound, projectId=project_id):
-        registry.getProject(project_id)
+@pytest.mark.parametrize("unknown_id", [0, 1])
+def test_get_project_rejects_unknown_id(registry, unknown_id):
+    assert_view_reverts(registry.ProjectNotFound, registry.getProject, unknown_id, projectId=unknown_id)
 
 
 # Review by the registrar.
 
 
-def test_verify_project_marks_verified(registry, registrar, project_id, project_admin, payout):
-    receipt = registry.verifyProject(project_id, sender=registrar)
+@pytest.mark.parametrize(
+    ("earlier_changes", "method", "previous_status", "new_status"),
+    [
+        pytest.param([], "verifyProject", ProjectStatus.PENDING, ProjectStatus.VERIFIED, id="verify-pending"),
+        pytest.param([], "suspendProject", ProjectStatus.PENDING, ProjectStatus.SUSPENDED, id="suspend-pending"),
+        pytest.param(
+            ["verifyProject"], "suspendProject", ProjectStatus.VERIFIED, ProjectStatus.SUSPENDED, id="suspend-verified"
+        ),
+        pytest.param(
+            ["verifyProject", "suspendProject"],
+            "verifyProject",
+            ProjectStatus.SUSPENDED,
+            ProjectStatus.VERIFIED,
+            id="verify-suspended",
+        ),
+    ],
+)
+def test_registrar_changes_project_status(
+    registry, registrar, project_id, project_admin, payout, earlier_changes, method, previous_status, new_status
+):
+    for earlier_method in earlier_changes:
+        getattr(registry, earlier_method)(project_id, sender=registrar)
+
+    receipt = getattr(registry, method)(project_id, sender=registrar)
 
     assert receipt.events == [
         expected_event(
             registry.ProjectStatusChanged,
             projectId=project_id,
-            previousStatus=ProjectStatus.PENDING,
-            newStatus=ProjectStatus.VERIFIED,
+            previousStatus=previous_status,
+            newStatus=new_status,
         )
     ]
-    assert_project(registry, project_id, project_admin, payout, ProjectStatus.VERIFIED, METADATA_HASH, METADATA_URI)
-
-
-def test_suspend_project_suspends_verified(registry, registrar, verified_project_id):
-    receipt = registry.suspendProject(verified_project_id, sender=registrar)
-
-    assert receipt.events == [
-        expected_event(
-            registry.ProjectStatusChanged,
-            projectId=verified_project_id,
-            previousStatus=ProjectStatus.VERIFIED,
-            newStatus=ProjectStatus.SUSPENDED,
-        )
-    ]
-    assert registry.getProject(verified_project_id).status == ProjectStatus.SUSPENDED
-
-
-def test_suspend_project_accepts_pending_project(registry, registrar, project_id):
-    receipt = registry.suspendProject(project_id, sender=registrar)
-
-    assert receipt.events == [
-        expected_event(
-            registry.ProjectStatusChanged,
-            projectId=project_id,
-            previousStatus=ProjectStatus.PENDING,
-            newStatus=ProjectStatus.SUSPENDED,
-        )
-    ]
-    assert registry.getProject(project_id).status == ProjectStatus.SUSPENDED
-
-
-def test_verify_project_lifts_suspension(registry, registrar, verified_project_id):
-    registry.suspendProject(verified_project_id, sender=registrar)
-
-    receipt = registry.verifyProject(verified_project_id, sender=registrar)
-
-    assert receipt.events == [
-        expected_event(
-            registry.ProjectStatusChanged,
-            projectId=verified_project_id,
-            previousStatus=ProjectStatus.SUSPENDED,
-            newStatus=ProjectStatus.VERIFIED,
-        )
-    ]
-    assert registry.getProject(verified_project_id).status == ProjectStatus.VERIFIED
+    assert_project(registry, project_id, project_admin, payout, new_status, METADATA_HASH, METADATA_URI)
 
 
 @pytest.mark.parametrize("method", ["verifyProject", "suspendProject"])
@@ -186,7 +145,7 @@ def test_verify_project_lifts_suspension(registry, registrar, verified_project_i
 def test_status_change_rejects_non_registrar(registry, project_id, method, caller, request):
     account = request.getfixturevalue(caller)
 
-    with reverts_with(registry.OwnableUnauthorizedAccount, account=account):
+    with reverts(registry.OwnableUnauthorizedAccount, account=account):
         getattr(registry, method)(project_id, sender=account)
 
     assert registry.getProject(project_id).status == ProjectStatus.PENDING
@@ -196,12 +155,12 @@ def test_status_change_rejects_non_registrar(registry, project_id, method, calle
 @pytest.mark.parametrize("method", ["verifyProject", "suspendProject"])
 @pytest.mark.parametrize("unknown_id", [0, 2])
 def test_status_change_rejects_unknown_project(registry, registrar, method, unknown_id):
-    with reverts_with(registry.ProjectNotFound, projectId=unknown_id):
+    with reverts(registry.ProjectNotFound, projectId=unknown_id):
         getattr(registry, method)(unknown_id, sender=registrar)
 
 
 def test_verify_project_rejects_verified_project(registry, registrar, verified_project_id):
-    with reverts_with(
+    with reverts(
         registry.ProjectStatusUnchanged, projectId=verified_project_id, status=ProjectStatus.VERIFIED
     ):
         registry.verifyProject(verified_project_id, sender=registrar)
@@ -210,7 +169,7 @@ def test_verify_project_rejects_verified_project(registry, registrar, verified_p
 def test_suspend_project_rejects_suspended_project(registry, registrar, project_id):
     registry.suspendProject(project_id, sender=registrar)
 
-    with reverts_with(registry.ProjectStatusUnchanged, projectId=project_id, status=ProjectStatus.SUSPENDED):
+    with reverts(registry.ProjectStatusUnchanged, projectId=project_id, status=ProjectStatus.SUSPENDED):
         registry.suspendProject(project_id, sender=registrar)
 
 
@@ -238,21 +197,21 @@ def test_set_project_payout_changes_payout(registry, project_admin, payout, veri
 def test_set_project_payout_rejects_non_admin(registry, project_id, payout, caller, request):
     account = request.getfixturevalue(caller)
 
-    with reverts_with(registry.NotProjectAdmin, projectId=project_id, caller=account):
+    with reverts(registry.NotProjectAdmin, projectId=project_id, caller=account):
         registry.setProjectPayout(project_id, account, sender=account)
 
     assert registry.getProject(project_id).payout == payout.address
 
 
 def test_set_project_payout_rejects_zero_payout(registry, project_admin, payout, project_id):
-    with reverts_with(registry.ZeroPayout):
+    with reverts(registry.ZeroPayout):
         registry.setProjectPayout(project_id, ZERO_ADDRESS, sender=project_admin)
 
     assert registry.getProject(project_id).payout == payout.address
 
 
 def test_set_project_payout_rejects_unknown_project(registry, project_admin, payout):
-    with reverts_with(registry.ProjectNotFound, projectId=1):
+    with reverts(registry.ProjectNotFound, projectId=1):
         registry.setProjectPayout(1, payout, sender=project_admin)
 
 
@@ -276,7 +235,7 @@ def test_set_project_metadata_changes_metadata(registry, project_admin, payout, 
 def test_set_project_metadata_rejects_non_admin(registry, project_id, caller, request):
     account = request.getfixturevalue(caller)
 
-    with reverts_with(registry.NotProjectAdmin, projectId=project_id, caller=account):
+    with reverts(registry.NotProjectAdmin, projectId=project_id, caller=account):
         registry.setProjectMetadata(project_id, NEW_METADATA_HASH, NEW_METADATA_URI, sender=account)
 
     assert registry.getProject(project_id).metadataHash == METADATA_HASH
@@ -284,7 +243,7 @@ def test_set_project_metadata_rejects_non_admin(registry, project_id, caller, re
 
 
 def test_set_project_metadata_rejects_unknown_project(registry, project_admin):
-    with reverts_with(registry.ProjectNotFound, projectId=1):
+    with reverts(registry.ProjectNotFound, projectId=1):
         registry.setProjectMetadata(1, NEW_METADATA_HASH, NEW_METADATA_URI, sender=project_admin)
 
 
@@ -301,7 +260,7 @@ def test_transfer_ownership_only_nominates(registry, registrar, stranger, projec
     assert registry.pendingOwner() == stranger.address
 
     # Until the nominee accepts, the old registrar keeps the role and the nominee has none.
-    with reverts_with(registry.OwnableUnauthorizedAccount, account=stranger):
+    with reverts(registry.OwnableUnauthorizedAccount, account=stranger):
         registry.verifyProject(project_id, sender=stranger)
     registry.verifyProject(project_id, sender=registrar)
 
@@ -317,7 +276,7 @@ def test_accept_ownership_hands_over_registrar_role(registry, registrar, strange
     assert registry.owner() == stranger.address
     assert registry.pendingOwner() == ZERO_ADDRESS
 
-    with reverts_with(registry.OwnableUnauthorizedAccount, account=registrar):
+    with reverts(registry.OwnableUnauthorizedAccount, account=registrar):
         registry.verifyProject(project_id, sender=registrar)
     registry.verifyProject(project_id, sender=stranger)
     assert registry.getProject(project_id).status == ProjectStatus.VERIFIED
@@ -328,7 +287,7 @@ def test_accept_ownership_rejects_non_nominee(registry, registrar, stranger, cal
     account = request.getfixturevalue(caller)
     registry.transferOwnership(stranger, sender=registrar)
 
-    with reverts_with(registry.OwnableUnauthorizedAccount, account=account):
+    with reverts(registry.OwnableUnauthorizedAccount, account=account):
         registry.acceptOwnership(sender=account)
 
     assert registry.owner() == registrar.address
@@ -336,14 +295,14 @@ def test_accept_ownership_rejects_non_nominee(registry, registrar, stranger, cal
 
 
 def test_accept_ownership_rejects_without_nomination(registry, registrar, stranger):
-    with reverts_with(registry.OwnableUnauthorizedAccount, account=stranger):
+    with reverts(registry.OwnableUnauthorizedAccount, account=stranger):
         registry.acceptOwnership(sender=stranger)
 
     assert registry.owner() == registrar.address
 
 
 def test_transfer_ownership_rejects_non_owner(registry, registrar, stranger):
-    with reverts_with(registry.OwnableUnauthorizedAccount, account=stranger):
+    with reverts(registry.OwnableUnauthorizedAccount, account=stranger):
         registry.transferOwnership(stranger, sender=stranger)
 
     assert registry.pendingOwner() == ZERO_ADDRESS
@@ -355,7 +314,7 @@ def test_transfer_ownership_replaces_nominee(registry, registrar, stranger, dono
     registry.transferOwnership(donor, sender=registrar)
 
     assert registry.pendingOwner() == donor.address
-    with reverts_with(registry.OwnableUnauthorizedAccount, account=stranger):
+    with reverts(registry.OwnableUnauthorizedAccount, account=stranger):
         registry.acceptOwnership(sender=stranger)
 
     registry.acceptOwnership(sender=donor)
@@ -371,13 +330,13 @@ def test_transfer_ownership_to_zero_cancels_nomination(registry, registrar, stra
         expected_event(registry.OwnershipTransferStarted, previousOwner=registrar, newOwner=ZERO_ADDRESS)
     ]
     assert registry.pendingOwner() == ZERO_ADDRESS
-    with reverts_with(registry.OwnableUnauthorizedAccount, account=stranger):
+    with reverts(registry.OwnableUnauthorizedAccount, account=stranger):
         registry.acceptOwnership(sender=stranger)
     assert registry.owner() == registrar.address
 
 
 def test_renounce_ownership_rejects_non_owner(registry, registrar, stranger):
-    with reverts_with(registry.OwnableUnauthorizedAccount, account=stranger):
+    with reverts(registry.OwnableUnauthorizedAccount, account=stranger):
         registry.renounceOwnership(sender=stranger)
 
     assert registry.owner() == registrar.address
@@ -393,7 +352,7 @@ def test_renounce_ownership_ends_review_and_nomination(registry, registrar, stra
     ]
     assert registry.owner() == ZERO_ADDRESS
     assert registry.pendingOwner() == ZERO_ADDRESS
-    with reverts_with(registry.OwnableUnauthorizedAccount, account=stranger):
+    with reverts(registry.OwnableUnauthorizedAccount, account=stranger):
         registry.acceptOwnership(sender=stranger)
-    with reverts_with(registry.OwnableUnauthorizedAccount, account=registrar):
+    with reverts(registry.OwnableUnauthorizedAccount, account=registrar):
         registry.verifyProject(project_id, sender=registrar)

@@ -2,24 +2,19 @@
 recipient, ETH forced in without a call, and parties acting on grants that are not theirs."""
 
 import pytest
-from conftest import (
+from assertions import (
     ETH,
     EVIDENCE,
     EVIDENCE_URI,
     MilestoneStatus,
     PayoutKind,
     assert_books,
-    log,
+    expected_event,
     reverts,
     selector,
 )
 
 pytestmark = pytest.mark.usefixtures("books_balance_at_end")
-
-
-@pytest.fixture
-def rejecter(project, deployer):
-    return deployer.deploy(project.EthRejecter)
 
 
 def test_rejecting_recipient_cannot_block_release(escrow, create_grant, rejecter, attestors, stranger):
@@ -29,7 +24,17 @@ def test_rejecting_recipient_cannot_block_release(escrow, create_grant, rejecter
 
     tx = escrow.approve(grant.id, 1, EVIDENCE, sender=attestors[1])
 
-    assert log(escrow.Payout, grant.id, rejecter, ETH, PayoutKind.RELEASE, 1, 2_000, True) in tx.events
+    payout = expected_event(
+        escrow.Payout,
+        grantId=grant.id,
+        account=rejecter,
+        token=ETH,
+        kind=PayoutKind.RELEASE,
+        milestoneIndex=1,
+        amount=2_000,
+        credited=True,
+    )
+    assert payout in tx.events
     assert escrow.getMilestone(grant.id, 1).status == MilestoneStatus.RELEASED
     stranger_before = stranger.balance
     rejecter.withdraw(escrow, ETH, stranger, sender=attestors[2])
@@ -49,10 +54,43 @@ def test_rejecting_funder_is_credited_while_others_are_paid(
     tx = escrow.reclaim(eth_grant.id, 2, sender=stranger)
 
     assert tx.events == [
-        log(escrow.MilestoneReclaimed, eth_grant.id, 2, stranger, 3_000),
-        log(escrow.Payout, eth_grant.id, rejecter, ETH, PayoutKind.RECLAIM, 2, 1_000, True),
-        log(escrow.Payout, eth_grant.id, donor, ETH, PayoutKind.RECLAIM, 2, 500, False),
-        log(escrow.Payout, eth_grant.id, grant_maker, ETH, PayoutKind.RECLAIM, 2, 1_500, False),
+        expected_event(
+            escrow.MilestoneReclaimed,
+            grantId=eth_grant.id,
+            milestoneIndex=2,
+            caller=stranger,
+            amount=3_000,
+        ),
+        expected_event(
+            escrow.Payout,
+            grantId=eth_grant.id,
+            account=rejecter,
+            token=ETH,
+            kind=PayoutKind.RECLAIM,
+            milestoneIndex=2,
+            amount=1_000,
+            credited=True,
+        ),
+        expected_event(
+            escrow.Payout,
+            grantId=eth_grant.id,
+            account=donor,
+            token=ETH,
+            kind=PayoutKind.RECLAIM,
+            milestoneIndex=2,
+            amount=500,
+            credited=False,
+        ),
+        expected_event(
+            escrow.Payout,
+            grantId=eth_grant.id,
+            account=grant_maker,
+            token=ETH,
+            kind=PayoutKind.RECLAIM,
+            milestoneIndex=2,
+            amount=1_500,
+            credited=False,
+        ),
     ]
     assert grant_maker.balance == before[grant_maker] + 1_500
     assert donor.balance == before[donor] + 500
@@ -78,7 +116,17 @@ def test_reentrant_recipient_is_paid_and_reentry_blocked(
 
     # The receive function fits in the 50,000 gas of an ETH payout: its reclaim call reverts
     # at the reentrancy guard, it stores the revert data and accepts the ETH.
-    assert log(escrow.Payout, grant.id, recipient, ETH, PayoutKind.RELEASE, 0, 1_000, False) in tx.events
+    payout = expected_event(
+        escrow.Payout,
+        grantId=grant.id,
+        account=recipient,
+        token=ETH,
+        kind=PayoutKind.RELEASE,
+        milestoneIndex=0,
+        amount=1_000,
+        credited=False,
+    )
+    assert payout in tx.events
     assert recipient.balance == 1_000
     assert recipient.reentered() is False
     assert recipient.reentryError() == selector("ReentrancyGuardReentrantCall()")

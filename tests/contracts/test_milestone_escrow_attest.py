@@ -2,7 +2,7 @@
 evidence, and the approval deadline."""
 
 import pytest
-from conftest import (
+from assertions import (
     DAY,
     ETH,
     EVIDENCE,
@@ -14,7 +14,8 @@ from conftest import (
     MilestoneStatus,
     PayoutKind,
     assert_books,
-    log,
+    expected_event,
+    expected_transfer,
     reverts,
 )
 
@@ -49,7 +50,16 @@ def funded_accounts(accounts, deployer):
 def test_approve_below_threshold_records_vote(escrow, submitted, attestors):
     tx = escrow.approve(submitted.id, 0, EVIDENCE, sender=attestors[1])
 
-    assert tx.events == [log(escrow.MilestoneApproved, submitted.id, 0, attestors[1], EVIDENCE, 1)]
+    assert tx.events == [
+        expected_event(
+            escrow.MilestoneApproved,
+            grantId=submitted.id,
+            milestoneIndex=0,
+            attestor=attestors[1],
+            evidenceHash=EVIDENCE,
+            approvalCount=1,
+        ),
+    ]
     milestone = escrow.getMilestone(submitted.id, 0)
     assert (milestone.approvals, milestone.approvalCount) == (0b010, 1)
     assert milestone.status == MilestoneStatus.EVIDENCE_SUBMITTED
@@ -63,9 +73,32 @@ def test_quorum_approval_releases_to_recipient(escrow, submitted, attestors, ngo
     tx = escrow.approve(submitted.id, 0, EVIDENCE, sender=attestors[2])
 
     assert tx.events == [
-        log(escrow.MilestoneApproved, submitted.id, 0, attestors[2], EVIDENCE, 2),
-        log(escrow.MilestoneReleased, submitted.id, 0, ngo, EVIDENCE, 1_000),
-        log(escrow.Payout, submitted.id, ngo, ETH, PayoutKind.RELEASE, 0, 1_000, False),
+        expected_event(
+            escrow.MilestoneApproved,
+            grantId=submitted.id,
+            milestoneIndex=0,
+            attestor=attestors[2],
+            evidenceHash=EVIDENCE,
+            approvalCount=2,
+        ),
+        expected_event(
+            escrow.MilestoneReleased,
+            grantId=submitted.id,
+            milestoneIndex=0,
+            recipient=ngo,
+            evidenceHash=EVIDENCE,
+            amount=1_000,
+        ),
+        expected_event(
+            escrow.Payout,
+            grantId=submitted.id,
+            account=ngo,
+            token=ETH,
+            kind=PayoutKind.RELEASE,
+            milestoneIndex=0,
+            amount=1_000,
+            credited=False,
+        ),
     ]
     assert ngo.balance == ngo_before + 1_000
     assert escrow.creditOf(ngo, ETH) == 0
@@ -102,10 +135,33 @@ def test_usdc_release_transfers_tokens(escrow, funded_usdc_grant, ngo, attestors
 
     amount = USDC_AMOUNTS[2]
     assert tx.events == [
-        log(escrow.MilestoneApproved, funded_usdc_grant.id, 2, attestors[1], EVIDENCE, 2),
-        log(escrow.MilestoneReleased, funded_usdc_grant.id, 2, ngo, EVIDENCE, amount),
-        log(usdc.Transfer, escrow, ngo, amount),
-        log(escrow.Payout, funded_usdc_grant.id, ngo, usdc, PayoutKind.RELEASE, 2, amount, False),
+        expected_event(
+            escrow.MilestoneApproved,
+            grantId=funded_usdc_grant.id,
+            milestoneIndex=2,
+            attestor=attestors[1],
+            evidenceHash=EVIDENCE,
+            approvalCount=2,
+        ),
+        expected_event(
+            escrow.MilestoneReleased,
+            grantId=funded_usdc_grant.id,
+            milestoneIndex=2,
+            recipient=ngo,
+            evidenceHash=EVIDENCE,
+            amount=amount,
+        ),
+        expected_transfer(usdc, escrow, ngo, amount),
+        expected_event(
+            escrow.Payout,
+            grantId=funded_usdc_grant.id,
+            account=ngo,
+            token=usdc,
+            kind=PayoutKind.RELEASE,
+            milestoneIndex=2,
+            amount=amount,
+            credited=False,
+        ),
     ]
     assert usdc.balanceOf(ngo) == amount
     assert_books(escrow)
@@ -223,7 +279,17 @@ def test_votes_revert_from_deadline(escrow, chain, submitted, attestors, offset,
 def test_single_rejection_is_recorded(escrow, submitted, attestors):
     tx = escrow.reject(submitted.id, 0, EVIDENCE, REASON, sender=attestors[2])
 
-    assert tx.events == [log(escrow.MilestoneRejected, submitted.id, 0, attestors[2], EVIDENCE, REASON, 1)]
+    assert tx.events == [
+        expected_event(
+            escrow.MilestoneRejected,
+            grantId=submitted.id,
+            milestoneIndex=0,
+            attestor=attestors[2],
+            evidenceHash=EVIDENCE,
+            reasonHash=REASON,
+            rejectionCount=1,
+        ),
+    ]
     milestone = escrow.getMilestone(submitted.id, 0)
     assert (milestone.rejections, milestone.rejectionCount) == (0b100, 1)
     assert milestone.status == MilestoneStatus.EVIDENCE_SUBMITTED
@@ -249,8 +315,16 @@ def test_two_rejections_reject_evidence_of_two_of_three(escrow, submitted, attes
     tx = escrow.reject(submitted.id, 0, EVIDENCE, REASON, sender=attestors[2])
 
     assert tx.events == [
-        log(escrow.MilestoneRejected, submitted.id, 0, attestors[2], EVIDENCE, REASON, 2),
-        log(escrow.EvidenceRejected, submitted.id, 0, EVIDENCE),
+        expected_event(
+            escrow.MilestoneRejected,
+            grantId=submitted.id,
+            milestoneIndex=0,
+            attestor=attestors[2],
+            evidenceHash=EVIDENCE,
+            reasonHash=REASON,
+            rejectionCount=2,
+        ),
+        expected_event(escrow.EvidenceRejected, grantId=submitted.id, milestoneIndex=0, evidenceHash=EVIDENCE),
     ]
     milestone = escrow.getMilestone(submitted.id, 0)
     assert milestone.status == MilestoneStatus.AWAITING_EVIDENCE
@@ -277,8 +351,16 @@ def test_evidence_is_rejected_after_n_minus_m_plus_one_rejections(
     tx = escrow.reject(grant.id, 0, EVIDENCE, REASON, sender=last)
 
     assert tx.events == [
-        log(escrow.MilestoneRejected, grant.id, 0, last, EVIDENCE, REASON, rejections_needed),
-        log(escrow.EvidenceRejected, grant.id, 0, EVIDENCE),
+        expected_event(
+            escrow.MilestoneRejected,
+            grantId=grant.id,
+            milestoneIndex=0,
+            attestor=last,
+            evidenceHash=EVIDENCE,
+            reasonHash=REASON,
+            rejectionCount=rejections_needed,
+        ),
+        expected_event(escrow.EvidenceRejected, grantId=grant.id, milestoneIndex=0, evidenceHash=EVIDENCE),
     ]
     assert escrow.getMilestone(grant.id, 0).status == MilestoneStatus.AWAITING_EVIDENCE
 
@@ -301,7 +383,15 @@ def test_rejected_milestone_can_still_be_released_with_new_evidence(escrow, subm
 
     tx = escrow.approve(submitted.id, 0, EVIDENCE_2, sender=attestors[1])
 
-    assert log(escrow.MilestoneReleased, submitted.id, 0, ngo, EVIDENCE_2, 1_000) in tx.events
+    released = expected_event(
+        escrow.MilestoneReleased,
+        grantId=submitted.id,
+        milestoneIndex=0,
+        recipient=ngo,
+        evidenceHash=EVIDENCE_2,
+        amount=1_000,
+    )
+    assert released in tx.events
     assert escrow.getMilestone(submitted.id, 0).status == MilestoneStatus.RELEASED
     assert_books(escrow)
 
@@ -374,9 +464,32 @@ def test_one_of_one_grant_releases_on_single_approval(escrow, create_grant, ngo,
     tx = escrow.approve(grant.id, 0, EVIDENCE, sender=attestors[0])
 
     assert tx.events == [
-        log(escrow.MilestoneApproved, grant.id, 0, attestors[0], EVIDENCE, 1),
-        log(escrow.MilestoneReleased, grant.id, 0, ngo, EVIDENCE, 4_000),
-        log(escrow.Payout, grant.id, ngo, ETH, PayoutKind.RELEASE, 0, 4_000, False),
+        expected_event(
+            escrow.MilestoneApproved,
+            grantId=grant.id,
+            milestoneIndex=0,
+            attestor=attestors[0],
+            evidenceHash=EVIDENCE,
+            approvalCount=1,
+        ),
+        expected_event(
+            escrow.MilestoneReleased,
+            grantId=grant.id,
+            milestoneIndex=0,
+            recipient=ngo,
+            evidenceHash=EVIDENCE,
+            amount=4_000,
+        ),
+        expected_event(
+            escrow.Payout,
+            grantId=grant.id,
+            account=ngo,
+            token=ETH,
+            kind=PayoutKind.RELEASE,
+            milestoneIndex=0,
+            amount=4_000,
+            credited=False,
+        ),
     ]
     assert ngo.balance == ngo_before + 4_000
     assert escrow.getGrant(grant.id).status == GrantStatus.COMPLETED
@@ -396,7 +509,15 @@ def test_sixteen_of_sixteen_grant_needs_every_attestor(escrow, create_grant, ngo
 
     tx = escrow.approve(grant.id, 0, EVIDENCE, sender=sixteen[15])
 
-    assert log(escrow.MilestoneApproved, grant.id, 0, sixteen[15], EVIDENCE, 16) in tx.events
+    approved = expected_event(
+        escrow.MilestoneApproved,
+        grantId=grant.id,
+        milestoneIndex=0,
+        attestor=sixteen[15],
+        evidenceHash=EVIDENCE,
+        approvalCount=16,
+    )
+    assert approved in tx.events
     milestone = escrow.getMilestone(grant.id, 0)
     assert (milestone.approvals, milestone.approvalCount) == (0xFFFF, 16)
     assert milestone.status == MilestoneStatus.RELEASED
@@ -427,9 +548,32 @@ def test_last_of_32_milestones_can_be_released(escrow, create_grant, ngo, attest
     tx = escrow.approve(grant.id, 31, EVIDENCE, sender=attestors[1])
 
     assert tx.events == [
-        log(escrow.MilestoneApproved, grant.id, 31, attestors[1], EVIDENCE, 2),
-        log(escrow.MilestoneReleased, grant.id, 31, ngo, EVIDENCE, 41),
-        log(escrow.Payout, grant.id, ngo, ETH, PayoutKind.RELEASE, 31, 41, False),
+        expected_event(
+            escrow.MilestoneApproved,
+            grantId=grant.id,
+            milestoneIndex=31,
+            attestor=attestors[1],
+            evidenceHash=EVIDENCE,
+            approvalCount=2,
+        ),
+        expected_event(
+            escrow.MilestoneReleased,
+            grantId=grant.id,
+            milestoneIndex=31,
+            recipient=ngo,
+            evidenceHash=EVIDENCE,
+            amount=41,
+        ),
+        expected_event(
+            escrow.Payout,
+            grantId=grant.id,
+            account=ngo,
+            token=ETH,
+            kind=PayoutKind.RELEASE,
+            milestoneIndex=31,
+            amount=41,
+            credited=False,
+        ),
     ]
     assert ngo.balance == ngo_before + 41
     assert escrow.getGrant(grant.id).released == 41

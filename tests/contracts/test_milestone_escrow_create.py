@@ -4,7 +4,7 @@ of a newly created grant."""
 import pytest
 from ape.utils import ZERO_ADDRESS
 from eth_utils import to_checksum_address
-from conftest import (
+from assertions import (
     DAY,
     ETH,
     MAX_UINT128,
@@ -12,7 +12,7 @@ from conftest import (
     MilestoneStatus,
     assert_books,
     assert_view_reverts,
-    grant_created_log,
+    expected_grant_created,
     reverts,
 )
 
@@ -24,11 +24,11 @@ def test_create_grant_emits_full_terms(escrow, grant_maker, make_terms):
 
     tx = escrow.createGrant(terms, sender=grant_maker)
 
-    assert tx.events == [grant_created_log(escrow, 1, grant_maker, terms)]
+    assert tx.events == [expected_grant_created(escrow, 1, grant_maker, terms)]
     assert escrow.grantCount() == 1
 
 
-def test_grant_created_log_detects_a_changed_term(escrow, grant_maker, make_terms):
+def test_expected_grant_created_detects_a_changed_term(escrow, grant_maker, make_terms):
     # Guards the matcher itself: a mock with one different term must not compare equal.
     terms = make_terms()
     tx = escrow.createGrant(terms, sender=grant_maker)
@@ -36,7 +36,7 @@ def test_grant_created_log_detects_a_changed_term(escrow, grant_maker, make_term
     changed = list(terms)
     changed[7] = "ipfs://another-agreement"
 
-    assert tx.events != [grant_created_log(escrow, 1, grant_maker, tuple(changed))]
+    assert tx.events != [expected_grant_created(escrow, 1, grant_maker, tuple(changed))]
 
 
 def test_grant_ids_start_at_one_and_increase(escrow, create_grant):

@@ -2,24 +2,42 @@
 a milestone."""
 
 import pytest
-from conftest import (
+from assertions import (
     EVIDENCE,
     EVIDENCE_2,
     EVIDENCE_URI,
     REASON,
     MilestoneStatus,
     assert_books,
-    log,
+    expected_event,
     reverts,
 )
 
 pytestmark = pytest.mark.usefixtures("books_balance_at_end")
 
 
+@pytest.fixture
+def rejected_evidence(escrow, funded_eth_grant, ngo, attestors):
+    """The funded ETH grant after two of three attestors rejected EVIDENCE on milestone 0."""
+    escrow.submitEvidence(funded_eth_grant.id, 0, EVIDENCE, EVIDENCE_URI, sender=ngo)
+    for attestor in attestors[:2]:
+        escrow.reject(funded_eth_grant.id, 0, EVIDENCE, REASON, sender=attestor)
+    return funded_eth_grant
+
+
 def test_submit_evidence_records_hash(escrow, funded_eth_grant, ngo):
     tx = escrow.submitEvidence(funded_eth_grant.id, 1, EVIDENCE, EVIDENCE_URI, sender=ngo)
 
-    assert tx.events == [log(escrow.EvidenceSubmitted, funded_eth_grant.id, 1, ngo, EVIDENCE, EVIDENCE_URI)]
+    assert tx.events == [
+        expected_event(
+            escrow.EvidenceSubmitted,
+            grantId=funded_eth_grant.id,
+            milestoneIndex=1,
+            submitter=ngo,
+            evidenceHash=EVIDENCE,
+            evidenceUri=EVIDENCE_URI,
+        ),
+    ]
     milestone = escrow.getMilestone(funded_eth_grant.id, 1)
     assert milestone.status == MilestoneStatus.EVIDENCE_SUBMITTED
     assert milestone.evidenceHash == EVIDENCE
@@ -55,45 +73,34 @@ def test_submit_evidence_reverts_on_same_pending_hash(escrow, funded_eth_grant, 
         escrow.submitEvidence(funded_eth_grant.id, 0, EVIDENCE, "ipfs://again", sender=ngo)
 
 
-def test_submit_evidence_reverts_on_rejected_hash(escrow, funded_eth_grant, ngo, attestors):
-    escrow.submitEvidence(funded_eth_grant.id, 0, EVIDENCE, EVIDENCE_URI, sender=ngo)
-    for attestor in attestors[:2]:
-        escrow.reject(funded_eth_grant.id, 0, EVIDENCE, REASON, sender=attestor)
-
+def test_submit_evidence_reverts_on_rejected_hash(escrow, rejected_evidence, ngo):
     with reverts(
         escrow.EvidenceHashRejected,
-        grantId=funded_eth_grant.id,
+        grantId=rejected_evidence.id,
         milestoneIndex=0,
         evidenceHash=EVIDENCE,
     ):
-        escrow.submitEvidence(funded_eth_grant.id, 0, EVIDENCE, EVIDENCE_URI, sender=ngo)
+        escrow.submitEvidence(rejected_evidence.id, 0, EVIDENCE, EVIDENCE_URI, sender=ngo)
 
 
-def test_rejected_hash_stays_blocked_after_other_evidence(escrow, funded_eth_grant, ngo, attestors):
-    escrow.submitEvidence(funded_eth_grant.id, 0, EVIDENCE, EVIDENCE_URI, sender=ngo)
-    for attestor in attestors[:2]:
-        escrow.reject(funded_eth_grant.id, 0, EVIDENCE, REASON, sender=attestor)
-    escrow.submitEvidence(funded_eth_grant.id, 0, EVIDENCE_2, EVIDENCE_URI, sender=ngo)
+def test_rejected_hash_stays_blocked_after_other_evidence(escrow, rejected_evidence, ngo):
+    escrow.submitEvidence(rejected_evidence.id, 0, EVIDENCE_2, EVIDENCE_URI, sender=ngo)
 
     with reverts(
         escrow.EvidenceHashRejected,
-        grantId=funded_eth_grant.id,
+        grantId=rejected_evidence.id,
         milestoneIndex=0,
         evidenceHash=EVIDENCE,
     ):
-        escrow.submitEvidence(funded_eth_grant.id, 0, EVIDENCE, EVIDENCE_URI, sender=ngo)
+        escrow.submitEvidence(rejected_evidence.id, 0, EVIDENCE, EVIDENCE_URI, sender=ngo)
 
 
-def test_rejected_hash_is_only_rejected_for_its_milestone(escrow, funded_eth_grant, ngo, attestors):
-    escrow.submitEvidence(funded_eth_grant.id, 0, EVIDENCE, EVIDENCE_URI, sender=ngo)
-    for attestor in attestors[:2]:
-        escrow.reject(funded_eth_grant.id, 0, EVIDENCE, REASON, sender=attestor)
+def test_rejected_hash_is_only_rejected_for_its_milestone(escrow, rejected_evidence, ngo):
+    escrow.submitEvidence(rejected_evidence.id, 1, EVIDENCE, EVIDENCE_URI, sender=ngo)
 
-    escrow.submitEvidence(funded_eth_grant.id, 1, EVIDENCE, EVIDENCE_URI, sender=ngo)
-
-    assert escrow.isEvidenceRejected(funded_eth_grant.id, 0, EVIDENCE) is True
-    assert escrow.isEvidenceRejected(funded_eth_grant.id, 1, EVIDENCE) is False
-    assert escrow.getMilestone(funded_eth_grant.id, 1).evidenceHash == EVIDENCE
+    assert escrow.isEvidenceRejected(rejected_evidence.id, 0, EVIDENCE) is True
+    assert escrow.isEvidenceRejected(rejected_evidence.id, 1, EVIDENCE) is False
+    assert escrow.getMilestone(rejected_evidence.id, 1).evidenceHash == EVIDENCE
 
 
 def test_submit_evidence_reverts_on_released_milestone(escrow, funded_eth_grant, ngo, release):
@@ -175,7 +182,16 @@ def test_approvals_of_old_evidence_do_not_count(escrow, funded_eth_grant, ngo, a
 
     tx = escrow.approve(funded_eth_grant.id, 0, EVIDENCE_2, sender=attestors[1])
 
-    assert tx.events == [log(escrow.MilestoneApproved, funded_eth_grant.id, 0, attestors[1], EVIDENCE_2, 1)]
+    assert tx.events == [
+        expected_event(
+            escrow.MilestoneApproved,
+            grantId=funded_eth_grant.id,
+            milestoneIndex=0,
+            attestor=attestors[1],
+            evidenceHash=EVIDENCE_2,
+            approvalCount=1,
+        ),
+    ]
     assert escrow.getMilestone(funded_eth_grant.id, 0).status == MilestoneStatus.EVIDENCE_SUBMITTED
     assert_books(escrow)
 
@@ -187,7 +203,16 @@ def test_attestor_can_approve_new_evidence_after_old(escrow, funded_eth_grant, n
 
     tx = escrow.approve(funded_eth_grant.id, 0, EVIDENCE_2, sender=attestors[0])
 
-    assert tx.events == [log(escrow.MilestoneApproved, funded_eth_grant.id, 0, attestors[0], EVIDENCE_2, 1)]
+    assert tx.events == [
+        expected_event(
+            escrow.MilestoneApproved,
+            grantId=funded_eth_grant.id,
+            milestoneIndex=0,
+            attestor=attestors[0],
+            evidenceHash=EVIDENCE_2,
+            approvalCount=1,
+        ),
+    ]
     assert escrow.getMilestone(funded_eth_grant.id, 0).approvals == 0b001
 
 

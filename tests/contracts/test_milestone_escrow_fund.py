@@ -3,7 +3,7 @@ of grants that were not fully funded in time."""
 
 import pytest
 from ape.utils import ZERO_ADDRESS
-from conftest import (
+from assertions import (
     ETH,
     ETH_AMOUNTS,
     NO_MILESTONE,
@@ -12,9 +12,12 @@ from conftest import (
     PayoutKind,
     assert_books,
     balance_of,
-    grant_created_log,
-    log,
+    expected_event,
+    expected_grant_created,
+    expected_transfer,
+    gas_paid_in,
     reverts,
+    transfer_events,
 )
 
 pytestmark = pytest.mark.usefixtures("books_balance_at_end")
@@ -25,29 +28,30 @@ pytestmark = pytest.mark.usefixtures("books_balance_at_end")
 # ---------------------------------------------------------------------------------------------
 
 
-def test_fund_eth_records_contribution(escrow, eth_grant, donor):
-    tx = escrow.fund(eth_grant.id, 1_500, value=1_500, sender=donor)
+def test_fund_records_contribution(escrow, create_grant, fund, grant_token, donor):
+    grant = create_grant(token=grant_token, amounts=USDC_AMOUNTS)
+    amount = 700 * 10**6
+    donor_before = balance_of(grant_token, donor)
 
-    assert tx.events == [log(escrow.GrantFunded, eth_grant.id, donor, donor, 1_500, 1_500)]
-    assert escrow.contributionOf(eth_grant.id, donor) == 1_500
-    assert escrow.getFunders(eth_grant.id) == [donor.address]
-    assert escrow.getGrant(eth_grant.id).funded == 1_500
-    assert_books(escrow)
-
-
-def test_fund_usdc_pulls_tokens(escrow, create_grant, usdc, donor):
-    grant = create_grant(token=usdc, amounts=USDC_AMOUNTS)
-    usdc.approve(escrow, 700 * 10**6, sender=donor)
-    donor_before = usdc.balanceOf(donor)
-
-    tx = escrow.fund(grant.id, 700 * 10**6, sender=donor)
+    tx = fund(grant, donor, amount)
 
     assert tx.events == [
-        log(escrow.GrantFunded, grant.id, donor, donor, 700 * 10**6, 700 * 10**6),
-        log(usdc.Transfer, donor, escrow, 700 * 10**6),
+        expected_event(
+            escrow.GrantFunded,
+            grantId=grant.id,
+            funder=donor,
+            payer=donor,
+            amount=amount,
+            totalFunded=amount,
+        ),
+        *transfer_events(grant_token, donor, escrow, amount),
     ]
-    assert usdc.balanceOf(donor) == donor_before - 700 * 10**6
-    assert escrow.totalHeld(usdc) == 700 * 10**6
+    assert balance_of(grant_token, donor) == donor_before - amount - gas_paid_in(grant_token, tx)
+    assert balance_of(grant_token, escrow) == amount
+    assert escrow.contributionOf(grant.id, donor) == amount
+    assert escrow.getFunders(grant.id) == [donor.address]
+    assert escrow.getGrant(grant.id).funded == amount
+    assert escrow.totalHeld(grant_token) == amount
     assert_books(escrow)
 
 
@@ -56,7 +60,16 @@ def test_repeated_funding_adds_to_one_contribution(escrow, eth_grant, donor):
 
     tx = escrow.fund(eth_grant.id, 500, value=500, sender=donor)
 
-    assert tx.events == [log(escrow.GrantFunded, eth_grant.id, donor, donor, 500, 1_500)]
+    assert tx.events == [
+        expected_event(
+            escrow.GrantFunded,
+            grantId=eth_grant.id,
+            funder=donor,
+            payer=donor,
+            amount=500,
+            totalFunded=1_500,
+        ),
+    ]
     assert escrow.contributionOf(eth_grant.id, donor) == 1_500
     assert escrow.getFunders(eth_grant.id) == [donor.address]
     assert escrow.getGrant(eth_grant.id).funderCount == 1
@@ -75,7 +88,16 @@ def test_funders_are_listed_in_order_of_first_contribution(escrow, eth_grant, do
 def test_fund_for_records_funder_not_payer(escrow, eth_grant, donor, stranger):
     tx = escrow.fundFor(eth_grant.id, stranger, 800, value=800, sender=donor)
 
-    assert tx.events == [log(escrow.GrantFunded, eth_grant.id, stranger, donor, 800, 800)]
+    assert tx.events == [
+        expected_event(
+            escrow.GrantFunded,
+            grantId=eth_grant.id,
+            funder=stranger,
+            payer=donor,
+            amount=800,
+            totalFunded=800,
+        ),
+    ]
     assert escrow.contributionOf(eth_grant.id, stranger) == 800
     assert escrow.contributionOf(eth_grant.id, donor) == 0
     assert escrow.getFunders(eth_grant.id) == [stranger.address]
@@ -191,36 +213,34 @@ def test_funding_reverts_at_and_after_funding_deadline(escrow, chain, eth_grant,
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("amount", [6_000, 2_500])
-def test_create_and_fund_grant_eth(escrow, grant_maker, make_terms, amount):
-    terms = make_terms(amounts=ETH_AMOUNTS)
+@pytest.mark.parametrize(
+    ("amount", "status"),
+    [(6_000 * 10**6, GrantStatus.ACTIVE), (2_500 * 10**6, GrantStatus.FUNDING)],
+    ids=["full", "partial"],
+)
+def test_create_and_fund_grant(escrow, grant_maker, make_terms, grant_token, amount, status):
+    terms = make_terms(token=grant_token, amounts=USDC_AMOUNTS)
+    value = amount if grant_token == ETH else 0
+    if grant_token != ETH:
+        grant_token.approve(escrow, amount, sender=grant_maker)
 
-    tx = escrow.createAndFundGrant(terms, amount, value=amount, sender=grant_maker)
+    tx = escrow.createAndFundGrant(terms, amount, value=value, sender=grant_maker)
 
     assert tx.events == [
-        grant_created_log(escrow, 1, grant_maker, terms),
-        log(escrow.GrantFunded, 1, grant_maker, grant_maker, amount, amount),
+        expected_grant_created(escrow, 1, grant_maker, terms),
+        expected_event(
+            escrow.GrantFunded,
+            grantId=1,
+            funder=grant_maker,
+            payer=grant_maker,
+            amount=amount,
+            totalFunded=amount,
+        ),
+        *transfer_events(grant_token, grant_maker, escrow, amount),
     ]
     assert escrow.contributionOf(1, grant_maker) == amount
-    expected_status = GrantStatus.ACTIVE if amount == 6_000 else GrantStatus.FUNDING
-    assert escrow.getGrant(1).status == expected_status
-    assert_books(escrow)
-
-
-def test_create_and_fund_grant_usdc(escrow, grant_maker, make_terms, usdc):
-    terms = make_terms(token=usdc, amounts=USDC_AMOUNTS)
-    total = sum(USDC_AMOUNTS)
-    usdc.approve(escrow, total, sender=grant_maker)
-
-    tx = escrow.createAndFundGrant(terms, total, sender=grant_maker)
-
-    assert tx.events == [
-        grant_created_log(escrow, 1, grant_maker, terms),
-        log(escrow.GrantFunded, 1, grant_maker, grant_maker, total, total),
-        log(usdc.Transfer, grant_maker, escrow, total),
-    ]
-    assert usdc.balanceOf(escrow) == total
-    assert escrow.getGrant(1).status == GrantStatus.ACTIVE
+    assert balance_of(grant_token, escrow) == amount
+    assert escrow.getGrant(1).status == status
     assert_books(escrow)
 
 
@@ -294,8 +314,17 @@ def test_refund_returns_contribution_from_funding_deadline(
     tx = escrow.refund(underfunded_grant.id, donor, sender=stranger)
 
     assert tx.events == [
-        log(escrow.FundingRefunded, underfunded_grant.id, donor, 2_500),
-        log(escrow.Payout, underfunded_grant.id, donor, ETH, PayoutKind.REFUND, NO_MILESTONE, 2_500, False),
+        expected_event(escrow.FundingRefunded, grantId=underfunded_grant.id, funder=donor, amount=2_500),
+        expected_event(
+            escrow.Payout,
+            grantId=underfunded_grant.id,
+            account=donor,
+            token=ETH,
+            kind=PayoutKind.REFUND,
+            milestoneIndex=NO_MILESTONE,
+            amount=2_500,
+            credited=False,
+        ),
     ]
     assert donor.balance == donor_before + 2_500
     assert escrow.isRefunded(underfunded_grant.id, donor) is True
@@ -368,9 +397,18 @@ def test_refund_usdc_transfers_tokens(escrow, chain, create_grant, usdc, fund, d
     tx = escrow.refund(grant.id, donor, sender=stranger)
 
     assert tx.events == [
-        log(escrow.FundingRefunded, grant.id, donor, 123_456_789),
-        log(usdc.Transfer, escrow, donor, 123_456_789),
-        log(escrow.Payout, grant.id, donor, usdc, PayoutKind.REFUND, NO_MILESTONE, 123_456_789, False),
+        expected_event(escrow.FundingRefunded, grantId=grant.id, funder=donor, amount=123_456_789),
+        expected_transfer(usdc, escrow, donor, 123_456_789),
+        expected_event(
+            escrow.Payout,
+            grantId=grant.id,
+            account=donor,
+            token=usdc,
+            kind=PayoutKind.REFUND,
+            milestoneIndex=NO_MILESTONE,
+            amount=123_456_789,
+            credited=False,
+        ),
     ]
     assert usdc.balanceOf(donor) == donor_before + 123_456_789
     assert usdc.balanceOf(escrow) == 0

@@ -2,7 +2,7 @@
 deadline that separates release from reclaim."""
 
 import pytest
-from conftest import (
+from assertions import (
     ETH,
     ETH_AMOUNTS,
     EVIDENCE,
@@ -12,7 +12,8 @@ from conftest import (
     MilestoneStatus,
     PayoutKind,
     assert_books,
-    log,
+    expected_event,
+    expected_transfer,
     reverts,
 )
 
@@ -35,8 +36,23 @@ def test_reclaim_returns_amount_to_single_funder(escrow, chain, funded_eth_grant
     tx = escrow.reclaim(funded_eth_grant.id, 1, sender=stranger)
 
     assert tx.events == [
-        log(escrow.MilestoneReclaimed, funded_eth_grant.id, 1, stranger, 2_000),
-        log(escrow.Payout, funded_eth_grant.id, grant_maker, ETH, PayoutKind.RECLAIM, 1, 2_000, False),
+        expected_event(
+            escrow.MilestoneReclaimed,
+            grantId=funded_eth_grant.id,
+            milestoneIndex=1,
+            caller=stranger,
+            amount=2_000,
+        ),
+        expected_event(
+            escrow.Payout,
+            grantId=funded_eth_grant.id,
+            account=grant_maker,
+            token=ETH,
+            kind=PayoutKind.RECLAIM,
+            milestoneIndex=1,
+            amount=2_000,
+            credited=False,
+        ),
     ]
     assert grant_maker.balance == grant_maker_before + 2_000
     assert escrow.getMilestone(funded_eth_grant.id, 1).status == MilestoneStatus.RECLAIMED
@@ -57,10 +73,43 @@ def test_reclaim_splits_pro_rata_with_remainder_to_first_funder(
     # 1,000 wei split 1:2:3 is 166.67 / 333.33 / 500. The later funders get the rounded-down
     # shares 333 and 500, and the first funder gets the rest, 167.
     assert tx.events == [
-        log(escrow.MilestoneReclaimed, three_funder_grant.id, 0, attestors[0], 1_000),
-        log(escrow.Payout, three_funder_grant.id, donor, ETH, PayoutKind.RECLAIM, 0, 333, False),
-        log(escrow.Payout, three_funder_grant.id, stranger, ETH, PayoutKind.RECLAIM, 0, 500, False),
-        log(escrow.Payout, three_funder_grant.id, grant_maker, ETH, PayoutKind.RECLAIM, 0, 167, False),
+        expected_event(
+            escrow.MilestoneReclaimed,
+            grantId=three_funder_grant.id,
+            milestoneIndex=0,
+            caller=attestors[0],
+            amount=1_000,
+        ),
+        expected_event(
+            escrow.Payout,
+            grantId=three_funder_grant.id,
+            account=donor,
+            token=ETH,
+            kind=PayoutKind.RECLAIM,
+            milestoneIndex=0,
+            amount=333,
+            credited=False,
+        ),
+        expected_event(
+            escrow.Payout,
+            grantId=three_funder_grant.id,
+            account=stranger,
+            token=ETH,
+            kind=PayoutKind.RECLAIM,
+            milestoneIndex=0,
+            amount=500,
+            credited=False,
+        ),
+        expected_event(
+            escrow.Payout,
+            grantId=three_funder_grant.id,
+            account=grant_maker,
+            token=ETH,
+            kind=PayoutKind.RECLAIM,
+            milestoneIndex=0,
+            amount=167,
+            credited=False,
+        ),
     ]
     paid = {funder: funder.balance - before[funder] for funder in funders}
     assert paid == {grant_maker: 167, donor: 333, stranger: 500}
@@ -98,8 +147,23 @@ def test_reclaim_skips_funders_with_zero_share(escrow, chain, eth_grant, grant_m
 
     # The donor's share is 1,000 * 1 / 6,000 = 0, so it gets no Payout at all.
     assert tx.events == [
-        log(escrow.MilestoneReclaimed, eth_grant.id, 0, stranger, 1_000),
-        log(escrow.Payout, eth_grant.id, grant_maker, ETH, PayoutKind.RECLAIM, 0, 1_000, False),
+        expected_event(
+            escrow.MilestoneReclaimed,
+            grantId=eth_grant.id,
+            milestoneIndex=0,
+            caller=stranger,
+            amount=1_000,
+        ),
+        expected_event(
+            escrow.Payout,
+            grantId=eth_grant.id,
+            account=grant_maker,
+            token=ETH,
+            kind=PayoutKind.RECLAIM,
+            milestoneIndex=0,
+            amount=1_000,
+            credited=False,
+        ),
     ]
     assert grant_maker.balance == grant_maker_before + 1_000
     assert_books(escrow)
@@ -143,11 +207,35 @@ def test_reclaim_usdc_transfers_tokens(escrow, chain, create_grant, fund, usdc, 
     share_of_donor = 2_000 * 10**6 * 2_000 * 10**6 // (6_000 * 10**6)
     share_of_first = 2_000 * 10**6 - share_of_donor
     assert tx.events == [
-        log(escrow.MilestoneReclaimed, grant.id, 1, stranger, 2_000 * 10**6),
-        log(usdc.Transfer, escrow, donor, share_of_donor),
-        log(escrow.Payout, grant.id, donor, usdc, PayoutKind.RECLAIM, 1, share_of_donor, False),
-        log(usdc.Transfer, escrow, grant_maker, share_of_first),
-        log(escrow.Payout, grant.id, grant_maker, usdc, PayoutKind.RECLAIM, 1, share_of_first, False),
+        expected_event(
+            escrow.MilestoneReclaimed,
+            grantId=grant.id,
+            milestoneIndex=1,
+            caller=stranger,
+            amount=2_000 * 10**6,
+        ),
+        expected_transfer(usdc, escrow, donor, share_of_donor),
+        expected_event(
+            escrow.Payout,
+            grantId=grant.id,
+            account=donor,
+            token=usdc,
+            kind=PayoutKind.RECLAIM,
+            milestoneIndex=1,
+            amount=share_of_donor,
+            credited=False,
+        ),
+        expected_transfer(usdc, escrow, grant_maker, share_of_first),
+        expected_event(
+            escrow.Payout,
+            grantId=grant.id,
+            account=grant_maker,
+            token=usdc,
+            kind=PayoutKind.RECLAIM,
+            milestoneIndex=1,
+            amount=share_of_first,
+            credited=False,
+        ),
     ]
     assert usdc.balanceOf(donor) == before[donor] + 666_666_666
     assert usdc.balanceOf(grant_maker) == before[grant_maker] + 1_333_333_334

@@ -2,14 +2,15 @@
 fee-on-transfer token, and a regulated stablecoin with a blocklist and a pause."""
 
 import pytest
-from conftest import (
+from assertions import (
     EVIDENCE,
     EVIDENCE_URI,
     USDC_AMOUNTS,
     GrantStatus,
     PayoutKind,
     assert_books,
-    log,
+    expected_event,
+    expected_transfer,
     reverts,
 )
 
@@ -32,10 +33,33 @@ def test_no_return_token_release_end_to_end(escrow, create_grant, no_return_toke
 
     amount = USDC_AMOUNTS[0]
     assert tx.events == [
-        log(escrow.MilestoneApproved, grant.id, 0, attestors[1], EVIDENCE, 2),
-        log(escrow.MilestoneReleased, grant.id, 0, ngo, EVIDENCE, amount),
-        log(no_return_token.Transfer, escrow, ngo, amount),
-        log(escrow.Payout, grant.id, ngo, no_return_token, PayoutKind.RELEASE, 0, amount, False),
+        expected_event(
+            escrow.MilestoneApproved,
+            grantId=grant.id,
+            milestoneIndex=0,
+            attestor=attestors[1],
+            evidenceHash=EVIDENCE,
+            approvalCount=2,
+        ),
+        expected_event(
+            escrow.MilestoneReleased,
+            grantId=grant.id,
+            milestoneIndex=0,
+            recipient=ngo,
+            evidenceHash=EVIDENCE,
+            amount=amount,
+        ),
+        expected_transfer(no_return_token, escrow, ngo, amount),
+        expected_event(
+            escrow.Payout,
+            grantId=grant.id,
+            account=ngo,
+            token=no_return_token,
+            kind=PayoutKind.RELEASE,
+            milestoneIndex=0,
+            amount=amount,
+            credited=False,
+        ),
     ]
     assert no_return_token.balanceOf(ngo) == amount
     assert_books(escrow)
@@ -137,9 +161,32 @@ def test_blocklisted_recipient_release_is_credited(escrow, approved_once, blockl
 
     amount = USDC_AMOUNTS[0]
     assert tx.events == [
-        log(escrow.MilestoneApproved, approved_once.id, 0, attestors[1], EVIDENCE, 2),
-        log(escrow.MilestoneReleased, approved_once.id, 0, ngo, EVIDENCE, amount),
-        log(escrow.Payout, approved_once.id, ngo, blocklist_token, PayoutKind.RELEASE, 0, amount, True),
+        expected_event(
+            escrow.MilestoneApproved,
+            grantId=approved_once.id,
+            milestoneIndex=0,
+            attestor=attestors[1],
+            evidenceHash=EVIDENCE,
+            approvalCount=2,
+        ),
+        expected_event(
+            escrow.MilestoneReleased,
+            grantId=approved_once.id,
+            milestoneIndex=0,
+            recipient=ngo,
+            evidenceHash=EVIDENCE,
+            amount=amount,
+        ),
+        expected_event(
+            escrow.Payout,
+            grantId=approved_once.id,
+            account=ngo,
+            token=blocklist_token,
+            kind=PayoutKind.RELEASE,
+            milestoneIndex=0,
+            amount=amount,
+            credited=True,
+        ),
     ]
     assert escrow.creditOf(ngo, blocklist_token) == amount
     assert escrow.totalCredits(blocklist_token) == amount
@@ -158,8 +205,8 @@ def test_blocklisted_recipient_withdraws_to_other_address(
     tx = escrow.withdraw(blocklist_token, stranger, sender=ngo)
 
     assert tx.events == [
-        log(escrow.CreditWithdrawn, ngo, blocklist_token, stranger, amount),
-        log(blocklist_token.Transfer, escrow, stranger, amount),
+        expected_event(escrow.CreditWithdrawn, account=ngo, token=blocklist_token, to=stranger, amount=amount),
+        expected_transfer(blocklist_token, escrow, stranger, amount),
     ]
     assert blocklist_token.balanceOf(stranger) == amount
     assert escrow.creditOf(ngo, blocklist_token) == 0
@@ -185,7 +232,16 @@ def test_paused_token_release_is_credited(escrow, approved_once, blocklist_token
     tx = escrow.approve(approved_once.id, 0, EVIDENCE, sender=attestors[1])
 
     amount = USDC_AMOUNTS[0]
-    credited = log(escrow.Payout, approved_once.id, ngo, blocklist_token, PayoutKind.RELEASE, 0, amount, True)
+    credited = expected_event(
+        escrow.Payout,
+        grantId=approved_once.id,
+        account=ngo,
+        token=blocklist_token,
+        kind=PayoutKind.RELEASE,
+        milestoneIndex=0,
+        amount=amount,
+        credited=True,
+    )
     assert credited in tx.events
     assert escrow.creditOf(ngo, blocklist_token) == amount
     assert_books(escrow)
@@ -217,8 +273,8 @@ def test_withdraw_after_unpause_pays_credit(escrow, approved_once, blocklist_tok
     tx = escrow.withdraw(blocklist_token, ngo, sender=ngo)
 
     assert tx.events == [
-        log(escrow.CreditWithdrawn, ngo, blocklist_token, ngo, USDC_AMOUNTS[0]),
-        log(blocklist_token.Transfer, escrow, ngo, USDC_AMOUNTS[0]),
+        expected_event(escrow.CreditWithdrawn, account=ngo, token=blocklist_token, to=ngo, amount=USDC_AMOUNTS[0]),
+        expected_transfer(blocklist_token, escrow, ngo, USDC_AMOUNTS[0]),
     ]
     assert blocklist_token.balanceOf(ngo) == USDC_AMOUNTS[0]
     assert escrow.creditOf(ngo, blocklist_token) == 0
@@ -238,10 +294,28 @@ def test_blocklisted_funder_reclaim_is_credited_while_others_are_paid(
     tx = escrow.reclaim(grant.id, 0, sender=stranger)
 
     assert tx.events == [
-        log(escrow.MilestoneReclaimed, grant.id, 0, stranger, 10**9),
-        log(escrow.Payout, grant.id, donor, blocklist_token, PayoutKind.RECLAIM, 0, 500 * 10**6, True),
-        log(blocklist_token.Transfer, escrow, grant_maker, 500 * 10**6),
-        log(escrow.Payout, grant.id, grant_maker, blocklist_token, PayoutKind.RECLAIM, 0, 500 * 10**6, False),
+        expected_event(escrow.MilestoneReclaimed, grantId=grant.id, milestoneIndex=0, caller=stranger, amount=10**9),
+        expected_event(
+            escrow.Payout,
+            grantId=grant.id,
+            account=donor,
+            token=blocklist_token,
+            kind=PayoutKind.RECLAIM,
+            milestoneIndex=0,
+            amount=500 * 10**6,
+            credited=True,
+        ),
+        expected_transfer(blocklist_token, escrow, grant_maker, 500 * 10**6),
+        expected_event(
+            escrow.Payout,
+            grantId=grant.id,
+            account=grant_maker,
+            token=blocklist_token,
+            kind=PayoutKind.RECLAIM,
+            milestoneIndex=0,
+            amount=500 * 10**6,
+            credited=False,
+        ),
     ]
     assert blocklist_token.balanceOf(grant_maker) == grant_maker_before + 500 * 10**6
     assert escrow.creditOf(donor, blocklist_token) == 500 * 10**6

@@ -1,24 +1,18 @@
 """MilestoneEscrow payouts that fail and become credits, and MilestoneEscrow.withdraw."""
 
 import pytest
-from conftest import (
+from assertions import (
     ETH,
     EVIDENCE,
     NO_MILESTONE,
     PayoutKind,
     assert_books,
-    log,
+    expected_event,
     reverts,
 )
 
 
 pytestmark = pytest.mark.usefixtures("books_balance_at_end")
-
-
-@pytest.fixture
-def rejecter(project, deployer):
-    """A contract that rejects every ETH transfer."""
-    return deployer.deploy(project.EthRejecter)
 
 
 @pytest.fixture
@@ -39,9 +33,32 @@ def test_failed_eth_release_is_credited(escrow, create_grant, rejecter, attestor
     tx = escrow.approve(grant.id, 0, EVIDENCE, sender=attestors[1])
 
     assert tx.events == [
-        log(escrow.MilestoneApproved, grant.id, 0, attestors[1], EVIDENCE, 2),
-        log(escrow.MilestoneReleased, grant.id, 0, rejecter, EVIDENCE, 1_000),
-        log(escrow.Payout, grant.id, rejecter, ETH, PayoutKind.RELEASE, 0, 1_000, True),
+        expected_event(
+            escrow.MilestoneApproved,
+            grantId=grant.id,
+            milestoneIndex=0,
+            attestor=attestors[1],
+            evidenceHash=EVIDENCE,
+            approvalCount=2,
+        ),
+        expected_event(
+            escrow.MilestoneReleased,
+            grantId=grant.id,
+            milestoneIndex=0,
+            recipient=rejecter,
+            evidenceHash=EVIDENCE,
+            amount=1_000,
+        ),
+        expected_event(
+            escrow.Payout,
+            grantId=grant.id,
+            account=rejecter,
+            token=ETH,
+            kind=PayoutKind.RELEASE,
+            milestoneIndex=0,
+            amount=1_000,
+            credited=True,
+        ),
     ]
     assert escrow.creditOf(rejecter, ETH) == 1_000
     assert escrow.totalCredits(ETH) == 1_000
@@ -54,7 +71,9 @@ def test_withdraw_sends_credit_to_other_address(escrow, credited_rejecter, stran
 
     tx = credited_rejecter.withdraw(escrow, ETH, stranger, sender=donor)
 
-    assert tx.events == [log(escrow.CreditWithdrawn, credited_rejecter, ETH, stranger, 1_000)]
+    assert tx.events == [
+        expected_event(escrow.CreditWithdrawn, account=credited_rejecter, token=ETH, to=stranger, amount=1_000),
+    ]
     assert stranger.balance == stranger_before + 1_000
     assert escrow.creditOf(credited_rejecter, ETH) == 0
     assert escrow.totalCredits(ETH) == 0
@@ -119,7 +138,16 @@ def test_failed_refund_is_credited(escrow, chain, eth_grant, rejecter, donor, st
 
     tx = escrow.refund(eth_grant.id, rejecter, sender=stranger)
 
-    credited = log(escrow.Payout, eth_grant.id, rejecter, ETH, PayoutKind.REFUND, NO_MILESTONE, 2_000, True)
+    credited = expected_event(
+        escrow.Payout,
+        grantId=eth_grant.id,
+        account=rejecter,
+        token=ETH,
+        kind=PayoutKind.REFUND,
+        milestoneIndex=NO_MILESTONE,
+        amount=2_000,
+        credited=True,
+    )
     assert credited in tx.events
     assert escrow.creditOf(rejecter, ETH) == 2_000
     assert escrow.isRefunded(eth_grant.id, rejecter) is True

@@ -157,6 +157,40 @@ def test_grant_fund_rejects_amount_above_remaining(run, client, resolve, grant_m
     assert donor.nonce == nonce
 
 
+def test_grant_fund_rejects_fully_funded_grant(run, grant_id, donor):
+    nonce = donor.nonce
+
+    result = run("grant", "fund", grant_id, "1", account=donor)
+
+    assert result.exit_code == 2
+    assert (
+        f"grant id: invalid value {grant_id}: the grant is already fully funded (6,000 USDC), "
+        "so nothing more can be added. Fund another grant, or give to a verified project with "
+        "`fundtrail donate AMOUNT --project ID`." in result.stderr
+    )
+    assert "at most" not in result.stderr
+    assert donor.nonce == nonce
+
+
+def test_grant_show_suggests_recorded_network(run, tmp_path, escrow, registry, chain):
+    path = tmp_path / "foundry-only.json"
+    records = {
+        ESCROW: ContractRecord(escrow.address, 0, escrow.txn_hash),
+        REGISTRY: ContractRecord(registry.address, 0, registry.txn_hash),
+    }
+    DeploymentsFile(path).save(Deployment("ethereum:local:foundry", 31337, records, {}))
+
+    result = run("grant", "show", 1, deployments_path=path)
+
+    assert result.exit_code == 2
+    assert (
+        f"No deployment recorded for network {NETWORK} in {path} (recorded networks: "
+        "ethereum:local:foundry). Add `--network ethereum:local:foundry` to use the deployment "
+        "recorded there" in result.stderr
+    )
+    assert "fundtrail deploy" not in result.stderr
+
+
 def test_grant_show_rejects_unknown_grant(run):
     result = run("grant", "show", 9)
 
@@ -297,15 +331,20 @@ def test_attest_approve_releases_at_quorum(
     show_result = run("grant", "show", grant_id)
 
     assert first.exit_code == 0, first.stderr
-    assert "which released it" not in first.stdout
+    assert f"Approved milestone 0 of grant {grant_id} (approval 1 of 2):" in first.stdout
     assert second.exit_code == 0, second.stderr
-    assert "which released it" in second.stdout
+    assert (
+        f"Approved milestone 0 of grant {grant_id} (approval 2 of 2), which released it:"
+        in second.stdout
+    )
     milestone = client.grant(grant_id).milestones[0]
     assert milestone.status == MilestoneStatus.Released
     assert show_result.exit_code == 0, show_result.stderr
-    assert "Released" in show_result.stdout
-    assert milestone.settlement_tx in show_result.stdout
-    assert "2/2" in show_result.stdout
+    assert "#0  Released  1,000 USDC" in show_result.stdout
+    assert f"Release tx {milestone.settlement_tx}" in show_result.stdout
+    assert (
+        f"Approvals  2 of 2: {attestors[0].address}, {attestors[2].address}" in show_result.stdout
+    )
 
 
 def test_attest_approve_requires_one_evidence_form(
@@ -471,3 +510,77 @@ def test_project_register_and_verify(run, client, ngo, registrar, tmp_path):
     assert "not the registrar" in rejected.stderr
     assert verified.exit_code == 0, verified.stderr
     assert client.registry.getProject(1).status == 1
+
+
+def help_text(*command: str) -> str:
+    """Return the `--help` page of `command`, with its line breaks joined."""
+    result = CliRunner(mix_stderr=False).invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0, result.stderr
+    return " ".join(result.stdout.split())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("deploy",),
+        ("project", "register"),
+        ("grant", "create"),
+        ("grant", "fund"),
+        ("evidence", "submit"),
+        ("attest", "approve"),
+        ("attest", "reject"),
+        ("reclaim",),
+        ("refund",),
+        ("withdraw",),
+        ("donate",),
+    ],
+)
+def test_sending_command_help_explains_account(command):
+    text = help_text(*command)
+
+    assert (
+        "--account ACCOUNT Account that signs and pays for the transaction: an alias from "
+        "`ape accounts list`, or TEST::0 to TEST::9 on local chains. Always pass it: without "
+        "it, ape asks for an account interactively." in text
+    )
+
+
+@pytest.mark.parametrize("command", [("grant", "show"), ("grant", "list")])
+def test_reading_command_has_no_account(command):
+    assert "--account" not in help_text(*command)
+
+
+def test_attest_approve_help_requires_one_evidence_form():
+    text = help_text("attest", "approve")
+
+    assert "Pass exactly one of --evidence-file and --evidence-hash." in text
+
+
+def test_attest_reject_help_requires_one_of_each_form():
+    text = help_text("attest", "reject")
+
+    assert (
+        "Pass exactly one of --evidence-file and --evidence-hash, and exactly one of "
+        "--reason-file and --reason-hash." in text
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "sentence"),
+    [
+        (
+            ("grant", "fund"),
+            'Add AMOUNT to a grant, in token units such as "2,500 USDC" or "0.5 ETH" (not wei).',
+        ),
+        (
+            ("donate",),
+            'AMOUNT is in token units, such as "2,500 USDC" or "0.5 ETH", not in base units '
+            "such as wei.",
+        ),
+    ],
+)
+def test_amount_help_says_token_units(command, sentence):
+    text = help_text(*command)
+
+    assert sentence in text
+    assert "whole tokens" not in text

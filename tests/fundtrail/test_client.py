@@ -83,6 +83,22 @@ def test_fund_rejects_amount_above_remaining(client, resolve, grant_maker):
     assert grant_maker.nonce == nonce
 
 
+def test_fund_rejects_fully_funded_grant(client, grant_id, donor, chain):
+    nonce = donor.nonce
+    # A fully funded grant is reported as such even once funding has closed.
+    chain.pending_timestamp += 7 * DAY
+
+    with pytest.raises(PreconditionError) as raised:
+        client.fund(grant_id, USDC_UNIT, donor)
+
+    assert str(raised.value) == (
+        f"grant id: invalid value {grant_id}: the grant is already fully funded (6,000 USDC), "
+        "so nothing more can be added. Fund another grant, or give to a verified project with "
+        "`fundtrail donate AMOUNT --project ID`."
+    )
+    assert donor.nonce == nonce
+
+
 def test_fund_rejects_after_funding_deadline(client, resolve, grant_maker, chain):
     grant_id, _ = client.create_grant(resolve(), grant_maker)
     chain.pending_timestamp += 7 * DAY

@@ -9,6 +9,7 @@ from fundtrail.deployments import (
     ContractRecord,
     Deployment,
     DeploymentsFile,
+    is_in_process,
 )
 from fundtrail.errors import DeploymentError
 
@@ -142,16 +143,67 @@ def test_load_without_file_names_network_file_and_fix(tmp_path):
     path = tmp_path / "missing.json"
 
     with pytest.raises(DeploymentError) as raised:
+        DeploymentsFile(path).load("ethereum:sepolia:node")
+
+    assert str(raised.value) == (
+        f"No deployments file at {path}, so nothing is recorded for network "
+        "ethereum:sepolia:node. Run `fundtrail deploy --network ethereum:sepolia:node` first. Or "
+        "set FUNDTRAIL_DEPLOYMENTS to the deployments file you meant."
+    )
+
+
+def test_load_without_file_explains_in_process_chain(tmp_path):
+    path = tmp_path / "missing.json"
+
+    with pytest.raises(DeploymentError) as raised:
         DeploymentsFile(path).load("ethereum:local:test")
 
     assert str(raised.value) == (
         f"No deployments file at {path}, so nothing is recorded for network ethereum:local:test. "
-        "Run `fundtrail deploy --network ethereum:local:test` first, or set FUNDTRAIL_DEPLOYMENTS "
-        "to the deployments file you meant."
+        "ethereum:local:test is ape's in-process chain, the default without --network, and it "
+        "disappears when each command ends, so no later command can use a deployment there. "
+        "Deploy to a chain that keeps running, such as the anvil of `make anvil` (see "
+        "docs/local-chains.md), and pass its --network. Or set FUNDTRAIL_DEPLOYMENTS to the "
+        "deployments file you meant."
+    )
+    assert "deploy --network ethereum:local:test" not in str(raised.value)
+
+
+def test_load_unknown_network_suggests_recorded_one(tmp_path):
+    path = tmp_path / "deployments.json"
+    DeploymentsFile(path).save(local_deployment("ethereum:local:foundry", 31337))
+
+    with pytest.raises(DeploymentError) as raised:
+        DeploymentsFile(path).load("ethereum:local:test")
+
+    assert str(raised.value) == (
+        f"No deployment recorded for network ethereum:local:test in {path} (recorded networks: "
+        "ethereum:local:foundry). Add `--network ethereum:local:foundry` to use the deployment "
+        "recorded there, or set FUNDTRAIL_DEPLOYMENTS to the deployments file you meant. "
+        "ethereum:local:test is ape's in-process chain, the default without --network, and it "
+        "disappears when each command ends."
     )
 
 
-def test_load_unknown_network_lists_recorded_ones(tmp_path):
+def test_load_unknown_network_lists_every_recorded_one(tmp_path):
+    path = tmp_path / "deployments.json"
+    deployments = DeploymentsFile(path)
+    deployments.save(local_deployment("ethereum:sepolia:node", 11155111))
+    deployments.save(local_deployment("ethereum:local:foundry", 31337))
+
+    with pytest.raises(DeploymentError) as raised:
+        deployments.load("ethereum:mainnet:node")
+
+    assert str(raised.value) == (
+        f"No deployment recorded for network ethereum:mainnet:node in {path} (recorded "
+        "networks: ethereum:local:foundry, ethereum:sepolia:node). Add --network with one of "
+        "ethereum:local:foundry, ethereum:sepolia:node, such as `--network "
+        "ethereum:local:foundry`, to use the deployment recorded there, or set "
+        "FUNDTRAIL_DEPLOYMENTS to the deployments file you meant."
+    )
+
+
+def test_load_never_suggests_recorded_in_process_chain(tmp_path):
     path = tmp_path / "deployments.json"
     DeploymentsFile(path).save(local_deployment())
 
@@ -160,8 +212,22 @@ def test_load_unknown_network_lists_recorded_ones(tmp_path):
 
     assert str(raised.value) == (
         f"No deployment recorded for network ethereum:sepolia:node in {path} (recorded networks: "
-        "ethereum:local:test). Run `fundtrail deploy --network ethereum:sepolia:node` first, or "
+        "ethereum:local:test). Run `fundtrail deploy --network ethereum:sepolia:node` first. Or "
         "set FUNDTRAIL_DEPLOYMENTS to the deployments file you meant."
+    )
+
+
+def test_load_from_empty_file_suggests_deploy(tmp_path):
+    path = tmp_path / "deployments.json"
+    path.write_text('{"networks": {}, "version": 1}')
+
+    with pytest.raises(DeploymentError) as raised:
+        DeploymentsFile(path).load("ethereum:local:foundry")
+
+    assert str(raised.value) == (
+        f"No deployment recorded for network ethereum:local:foundry in {path} (recorded "
+        "networks: none). Run `fundtrail deploy --network ethereum:local:foundry` first. Or set "
+        "FUNDTRAIL_DEPLOYMENTS to the deployments file you meant."
     )
 
 
@@ -228,8 +294,37 @@ def test_contract_missing_names_fix():
 
     assert str(raised.value) == (
         "No DonationRegistry deployment recorded for network ethereum:local:test. "
-        "Run `fundtrail deploy --network ethereum:local:test` first."
+        "ethereum:local:test is ape's in-process chain, the default without --network, and it "
+        "disappears when each command ends, so no later command can use a deployment there. "
+        "Deploy to a chain that keeps running, such as the anvil of `make anvil` (see "
+        "docs/local-chains.md), and pass its --network."
     )
+
+
+def test_contract_missing_on_persistent_chain_suggests_deploy():
+    deployment = local_deployment("ethereum:local:foundry", 31337)
+    del deployment.contracts["DonationRegistry"]
+
+    with pytest.raises(DeploymentError) as raised:
+        deployment.contract("DonationRegistry")
+
+    assert str(raised.value) == (
+        "No DonationRegistry deployment recorded for network ethereum:local:foundry. "
+        "Run `fundtrail deploy --network ethereum:local:foundry` first."
+    )
+
+
+@pytest.mark.parametrize(
+    ("network", "expected"),
+    [
+        ("ethereum:local:test", True),
+        ("ethereum:local:foundry", False),
+        ("ethereum:sepolia:node", False),
+        ("ethereum:local", False),
+    ],
+)
+def test_is_in_process(network, expected):
+    assert is_in_process(network) is expected
 
 
 def test_token_address_ignores_case():

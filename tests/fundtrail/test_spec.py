@@ -194,6 +194,7 @@ def test_from_yaml_collects_every_problem(tmp_path):
     ]
     errors = raised.value.errors
     assert errors[1].value == "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc"
+    assert errors[5].fix == 'Put the amount in quotes, for example amount: "1.25 USDC".'
     assert errors[6].fix == (
         "Did you mean amount? Remove it or correct its name. "
         "Allowed here: title, amount, deadline, description."
@@ -202,6 +203,39 @@ def test_from_yaml_collects_every_problem(tmp_path):
     assert str(errors[7]) == (
         "milestones[1].title: missing required field. Add title: to milestones[1]."
     )
+
+
+def test_unknown_field_names_field_not_value():
+    with pytest.raises(SpecErrors) as raised:
+        GrantSpec.from_data(spec_data(quorom=2))
+
+    [error] = raised.value.errors
+    assert error.value is MISSING
+    assert str(error) == (
+        "quorom: unknown field. Did you mean quorum? Remove it or correct its name. Allowed "
+        "here: title, recipient, token, funding_deadline, attestors, quorum, milestones, terms."
+    )
+
+
+@pytest.mark.parametrize(
+    ("token", "example"),
+    [
+        ("ETH", '"1.25 ETH"'),
+        ("usdc", '"1.25 usdc"'),
+        ("0x5FbDB2315678afecb367f032d93F642f64180aa3", '"1.25"'),
+        (5, '"1.25"'),
+    ],
+)
+def test_unquoted_decimal_example_uses_spec_token(token, example):
+    milestone = {"title": "Hotline staffed", "amount": 1.25, "deadline": "90d"}
+
+    with pytest.raises(SpecErrors) as raised:
+        GrantSpec.from_data(spec_data(token=token, milestones=[milestone]))
+
+    amount_errors = [error for error in raised.value.errors if error.field.endswith("amount")]
+    assert [error.fix for error in amount_errors] == [
+        f"Put the amount in quotes, for example amount: {example}."
+    ]
 
 
 def test_from_yaml_rejects_duplicate_keys(tmp_path):
