@@ -22,7 +22,7 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 STAMP_BUILD := .build/.compiled
 
-.PHONY: setup compile demo test anvil clean
+.PHONY: setup compile demo demo-offline test anvil clean
 
 setup: $(STAMP_PY) $(STAMP_NPM) $(SOLC)
 
@@ -51,6 +51,11 @@ compile: $(STAMP_BUILD)
 demo: compile
 	$(OFFLINE) $(BIN)/ape run demo --network $(NETWORK)
 
+# The same demo, with milestone 1 signed offline into files that a keeper relays.
+demo-offline: compile
+	rm -rf .fundtrail/demo-offline
+	$(OFFLINE) $(BIN)/ape run demo --network $(NETWORK) --offline .fundtrail/demo-offline
+
 # The anvil the contract tests start, or connect to if one already listens there. The tests
 # set it themselves instead of taking APE_FOUNDRY_HOST from the shell: after
 # docs/local-chains.md, that variable points at the persistent anvil, and the tests would write
@@ -58,11 +63,13 @@ demo: compile
 # already uses 8545.
 TEST_ANVIL_HOST ?= http://127.0.0.1:8545
 
-# The whole suite on ape's in-process chain, then on anvil, then the ganache smoke test.
+# The whole suite on ape's in-process chain, then the contract tests on anvil, then the tests
+# that start chain processes of their own: the ganache smoke test and the keeper's end-to-end
+# tests, which kill and restart anvil and the keeper.
 test: compile
-	$(OFFLINE) $(BIN)/ape test tests -m "not ganache" -p no:cacheprovider
-	$(OFFLINE) APE_FOUNDRY_HOST=$(TEST_ANVIL_HOST) $(BIN)/ape test tests/contracts -m "not ganache" -p no:cacheprovider --network ethereum:local:foundry
-	$(OFFLINE) $(BIN)/ape test tests -m ganache -p no:cacheprovider
+	$(OFFLINE) $(BIN)/ape test tests -m "not ganache and not anvil" -p no:cacheprovider
+	$(OFFLINE) APE_FOUNDRY_HOST=$(TEST_ANVIL_HOST) $(BIN)/ape test tests/contracts -m "not ganache and not anvil" -p no:cacheprovider --network ethereum:local:foundry
+	$(OFFLINE) $(BIN)/ape test tests -m "ganache or anvil" -p no:cacheprovider
 
 clean:
 	rm -rf .build contracts/.cache .solcx

@@ -383,7 +383,7 @@ interface IMilestoneEscrow {
     /// approval that reaches the threshold releases the milestone in the same transaction.
     /// @dev Each signature is an EIP-712 `MilestoneApproval(address attestor,uint256 grantId,
     /// uint256 milestoneIndex,bytes32 evidenceHash,uint64 expiry)` in this contract's domain.
-    /// Emits {MilestoneApproved} and {SignatureRelayed} per signature, then {MilestoneReleased}
+    /// Emits {SignatureRelayed} and then {MilestoneApproved} per signature, then {MilestoneReleased}
     /// and {Payout} at quorum. Any invalid, expired, used, revoked or duplicate signature, and
     /// any signature after the one that released the milestone, reverts the whole batch.
     function approveWithSignatures(

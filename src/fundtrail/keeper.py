@@ -186,11 +186,11 @@ InboxHandler = Callable[[list[Path]], "InboxOutcome"]
 
 @dataclass
 class InboxOutcome:
-    """What the relay made of the inbox files: used, already on-chain, rejected or waiting."""
+    """Outcome of relaying the inbox files: used, already used on-chain, rejected or waiting."""
 
     used: list[Path] = field(default_factory=list)
     settled: dict[Path, str] = field(default_factory=dict)
-    """Files whose signature the chain already holds, such as files the keeper relayed just
+    """Files whose signature is already used on-chain, such as files the keeper relayed just
     before a crash, each with the reason. They move to the processed folder, not to quarantine."""
     rejected: dict[Path, str] = field(default_factory=dict)
     waiting: list[Path] = field(default_factory=list)
@@ -244,7 +244,9 @@ class Keeper:
         while not stop.is_set():
             try:
                 self.run_once()
-            except RETRIABLE_ERRORS + _ape_errors() as error:
+            except Exception as error:
+                if not is_retriable(error):
+                    raise
                 failures += 1
                 pause = min(max_backoff, poll_seconds * 2 ** min(failures, 10))
                 logger.warning(
@@ -351,12 +353,11 @@ class Keeper:
             return
         outcome = self._inbox_handler(files)
         for path in outcome.used:
-            shutil.move(path, self.processed_folder / path.name)
+            _move_to(path, self.processed_folder)
             report.relayed_files.append(path.name)
             logger.info("Relayed %s", path.name)
         for path, reason in outcome.settled.items():
-            target = self.processed_folder / path.name
-            shutil.move(path, target)
+            target = _move_to(path, self.processed_folder)
             _write_reason(target, reason)
             report.settled_files.append(path.name)
             logger.info("Moved %s to processed without relaying it: %s", path.name, reason)
@@ -366,11 +367,25 @@ class Keeper:
 
     def quarantine(self, path: Path, reason: str) -> None:
         """Move an unusable inbox file aside, with its reason in `NAME.reason.txt` beside it."""
-        target = self.quarantine_folder / path.name
-        shutil.move(path, target)
+        target = _move_to(path, self.quarantine_folder)
         _write_reason(target, reason)
         self.store.record_quarantine(path.name, reason)
         logger.warning("Quarantined %s: %s", path.name, reason)
+
+
+def _move_to(path: Path, folder: Path) -> Path:
+    """Move `path` into `folder` and return its new path.
+
+    A file of the same name already there is kept: the new one gets a numeric suffix, such as
+    `approval.1.json`, so no earlier file or reason is overwritten.
+    """
+    target = folder / path.name
+    counter = 0
+    while target.exists():
+        counter += 1
+        target = folder / f"{path.stem}.{counter}{path.suffix}"
+    shutil.move(path, target)
+    return target
 
 
 def _write_reason(moved: Path, reason: str) -> None:
@@ -387,6 +402,32 @@ def install_stop_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
+
+
+def is_retriable(error: BaseException) -> bool:
+    """Return whether `error` means the RPC endpoint is unreachable or failing, not a bug.
+
+    ape raises its `VirtualMachineError` for some failed requests, such as a connection reset
+    in the middle of a call, so the exceptions such an error wraps are checked as well. A
+    revert (`ContractLogicError`) is never retried.
+    """
+    from ape.exceptions import VirtualMachineError
+
+    if isinstance(error, RETRIABLE_ERRORS + _ape_errors()):
+        return True
+    if not isinstance(error, VirtualMachineError) or isinstance(error, _revert_errors()):
+        return False
+    wrapped = [getattr(error, "base_err", None), error.__cause__, error.__context__]
+    seen = {id(error)}
+    while wrapped:
+        inner = wrapped.pop()
+        if inner is None or id(inner) in seen:
+            continue
+        seen.add(id(inner))
+        if isinstance(inner, RETRIABLE_ERRORS):
+            return True
+        wrapped.extend([getattr(inner, "base_err", None), inner.__cause__, inner.__context__])
+    return False
 
 
 def _ape_errors() -> tuple[type[BaseException], ...]:
@@ -409,7 +450,7 @@ evidence it approves, or evidence for a grant that is still being funded. Files 
 these stay in the inbox for the next cycle, until they resolve or the signature expires."""
 
 SETTLED_DROP_REASONS = ("already used on-chain:",)
-"""Relay drop reasons that mean the chain already holds the file's signature. After a crash
+"""Relay drop reasons that mean the file's signature is already used on-chain. After a crash
 between relaying a file and moving it, the next cycle finds the file in the inbox with this
 reason, so such files go to the processed folder and not to quarantine."""
 

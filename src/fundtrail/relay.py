@@ -495,7 +495,7 @@ def _evidence_not_current(milestone, evidence_hash: bytes) -> str | None:
 
 def _drop(report: RelayReport, item: LoadedSignature, reason: str) -> None:
     report.dropped.append(Dropped(item.path, item.file.kind, item.file.signer, reason))
-    logger.info("Dropped %s: %s", item.path, reason)
+    logger.debug("Dropped %s: %s", item.path, reason)
 
 
 def _sort_key(item: LoadedSignature):

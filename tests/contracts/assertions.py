@@ -69,6 +69,14 @@ class PayoutKind(IntEnum):
     REFUND = 2
 
 
+class SignatureState(IntEnum):
+    """IMilestoneEscrow.SignatureState."""
+
+    UNUSED = 0
+    USED = 1
+    REVOKED = 2
+
+
 class ProjectStatus(IntEnum):
     """IDonationRegistry.ProjectStatus."""
 

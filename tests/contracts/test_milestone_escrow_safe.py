@@ -5,19 +5,19 @@ The grant's attestors are [Safe, attestors[0], attestors[1]] with a threshold of
 is a 2-of-3 wallet of three generated test accounts that never send a transaction.
 """
 
-from enum import IntEnum
 
 import ape
 import eth_abi
 import pytest
-from conftest import (
+from assertions import (
     ETH,
     EVIDENCE,
     EVIDENCE_URI,
     MilestoneStatus,
     PayoutKind,
+    SignatureState,
     assert_books,
-    log,
+    expected_event,
     reverts,
 )
 from eth_account import Account
@@ -41,12 +41,6 @@ EXPIRY = 4_102_444_800
 # Return value of a successful isValidSignature(bytes32,bytes) call, per ERC-1271. It is also
 # the selector of that function.
 ERC1271_MAGIC_VALUE = HexBytes("0x1626ba7e")
-
-
-class SignatureState(IntEnum):
-    UNUSED = 0
-    USED = 1
-    REVOKED = 2
 
 
 # The Safe contracts are module-scoped because deploying them for every test made this file
@@ -120,8 +114,8 @@ def test_safe_signature_counts_as_one_approval(escrow, safe, safe_owners, safe_g
     tx = escrow.approveWithSignatures(safe_grant.id, 0, EVIDENCE, [approval], sender=stranger)
 
     assert tx.events == [
-        log(escrow.SignatureRelayed, safe_grant.id, safe, stranger, digest),
-        log(escrow.MilestoneApproved, safe_grant.id, 0, safe, EVIDENCE, 1),
+        expected_event(escrow.SignatureRelayed, grantId=safe_grant.id, signer=safe, relayer=stranger, digest=digest),
+        expected_event(escrow.MilestoneApproved, grantId=safe_grant.id, milestoneIndex=0, attestor=safe, evidenceHash=EVIDENCE, approvalCount=1),
     ]
     milestone = escrow.getMilestone(safe_grant.id, 0)
     assert (milestone.approvals, milestone.approvalCount) == (0b001, 1)
@@ -139,12 +133,12 @@ def test_safe_and_attestor_signatures_release(
     tx = escrow.approveWithSignatures(safe_grant.id, 0, EVIDENCE, [from_safe, from_attestor], sender=stranger)
 
     assert tx.events == [
-        log(escrow.SignatureRelayed, safe_grant.id, safe, stranger, safe_digest),
-        log(escrow.MilestoneApproved, safe_grant.id, 0, safe, EVIDENCE, 1),
-        log(escrow.SignatureRelayed, safe_grant.id, attestors[1], stranger, attestor_digest),
-        log(escrow.MilestoneApproved, safe_grant.id, 0, attestors[1], EVIDENCE, 2),
-        log(escrow.MilestoneReleased, safe_grant.id, 0, ngo, EVIDENCE, 1_000),
-        log(escrow.Payout, safe_grant.id, ngo, ETH, PayoutKind.RELEASE, 0, 1_000, False),
+        expected_event(escrow.SignatureRelayed, grantId=safe_grant.id, signer=safe, relayer=stranger, digest=safe_digest),
+        expected_event(escrow.MilestoneApproved, grantId=safe_grant.id, milestoneIndex=0, attestor=safe, evidenceHash=EVIDENCE, approvalCount=1),
+        expected_event(escrow.SignatureRelayed, grantId=safe_grant.id, signer=attestors[1], relayer=stranger, digest=attestor_digest),
+        expected_event(escrow.MilestoneApproved, grantId=safe_grant.id, milestoneIndex=0, attestor=attestors[1], evidenceHash=EVIDENCE, approvalCount=2),
+        expected_event(escrow.MilestoneReleased, grantId=safe_grant.id, milestoneIndex=0, recipient=ngo, evidenceHash=EVIDENCE, amount=1_000),
+        expected_event(escrow.Payout, grantId=safe_grant.id, account=ngo, token=ETH, kind=PayoutKind.RELEASE, milestoneIndex=0, amount=1_000, credited=False),
     ]
     milestone = escrow.getMilestone(safe_grant.id, 0)
     assert milestone.status == MilestoneStatus.RELEASED
@@ -232,18 +226,18 @@ def test_safe_transaction_approval_counts(
     tx, safe_tx_hash = exec_transaction(safe, safe_owners[:2], escrow, call, sender=stranger)
 
     assert tx.events == [
-        log(escrow.MilestoneApproved, safe_grant.id, 0, safe, EVIDENCE, 1),
-        log(safe.ExecutionSuccess, safe_tx_hash, 0),
+        expected_event(escrow.MilestoneApproved, grantId=safe_grant.id, milestoneIndex=0, attestor=safe, evidenceHash=EVIDENCE, approvalCount=1),
+        expected_event(safe.ExecutionSuccess, txHash=safe_tx_hash, payment=0),
     ]
 
     approval, digest = eoa_approval(escrow, attestors[0], safe_grant)
     tx = escrow.approveWithSignatures(safe_grant.id, 0, EVIDENCE, [approval], sender=stranger)
 
     assert tx.events == [
-        log(escrow.SignatureRelayed, safe_grant.id, attestors[0], stranger, digest),
-        log(escrow.MilestoneApproved, safe_grant.id, 0, attestors[0], EVIDENCE, 2),
-        log(escrow.MilestoneReleased, safe_grant.id, 0, ngo, EVIDENCE, 1_000),
-        log(escrow.Payout, safe_grant.id, ngo, ETH, PayoutKind.RELEASE, 0, 1_000, False),
+        expected_event(escrow.SignatureRelayed, grantId=safe_grant.id, signer=attestors[0], relayer=stranger, digest=digest),
+        expected_event(escrow.MilestoneApproved, grantId=safe_grant.id, milestoneIndex=0, attestor=attestors[0], evidenceHash=EVIDENCE, approvalCount=2),
+        expected_event(escrow.MilestoneReleased, grantId=safe_grant.id, milestoneIndex=0, recipient=ngo, evidenceHash=EVIDENCE, amount=1_000),
+        expected_event(escrow.Payout, grantId=safe_grant.id, account=ngo, token=ETH, kind=PayoutKind.RELEASE, milestoneIndex=0, amount=1_000, credited=False),
     ]
     assert escrow.getMilestone(safe_grant.id, 0).approvals == 0b011
 
@@ -255,8 +249,8 @@ def test_safe_revokes_by_transaction(escrow, safe, safe_owners, safe_grant, stra
     tx, safe_tx_hash = exec_transaction(safe, safe_owners[1:], escrow, call, sender=stranger)
 
     assert tx.events == [
-        log(escrow.SignatureRevoked, safe, digest),
-        log(safe.ExecutionSuccess, safe_tx_hash, 0),
+        expected_event(escrow.SignatureRevoked, signer=safe, digest=digest),
+        expected_event(safe.ExecutionSuccess, txHash=safe_tx_hash, payment=0),
     ]
     assert escrow.signatureState(safe, digest) == SignatureState.REVOKED
 

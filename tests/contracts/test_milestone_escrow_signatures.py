@@ -6,10 +6,9 @@ the contract, and one test per type checks that both sides compute the same dige
 """
 
 from dataclasses import dataclass
-from enum import IntEnum
 
 import pytest
-from conftest import (
+from assertions import (
     DAY,
     ETH,
     EVIDENCE,
@@ -18,8 +17,10 @@ from conftest import (
     REASON,
     MilestoneStatus,
     PayoutKind,
+    SignatureState,
     assert_books,
-    log,
+    expected_event,
+    expected_transfer,
     reverts,
 )
 from eth_account import Account
@@ -65,12 +66,6 @@ EVIDENCE_SUBMISSION_TYPE = [
     {"name": "evidenceUri", "type": "string"},
     {"name": "expiry", "type": "uint64"},
 ]
-
-
-class SignatureState(IntEnum):
-    UNUSED = 0
-    USED = 1
-    REVOKED = 2
 
 
 def encode_type(primary_type, fields):
@@ -313,8 +308,8 @@ def test_one_signature_below_quorum_records_approval(escrow, submitted, sign_app
     tx = escrow.approveWithSignatures(submitted.id, 0, EVIDENCE, [approval.struct()], sender=stranger)
 
     assert tx.events == [
-        log(escrow.SignatureRelayed, submitted.id, attestors[1], stranger, approval.digest),
-        log(escrow.MilestoneApproved, submitted.id, 0, attestors[1], EVIDENCE, 1),
+        expected_event(escrow.SignatureRelayed, grantId=submitted.id, signer=attestors[1], relayer=stranger, digest=approval.digest),
+        expected_event(escrow.MilestoneApproved, grantId=submitted.id, milestoneIndex=0, attestor=attestors[1], evidenceHash=EVIDENCE, approvalCount=1),
     ]
     milestone = escrow.getMilestone(submitted.id, 0)
     assert (milestone.approvals, milestone.approvalCount) == (0b010, 1)
@@ -334,12 +329,12 @@ def test_two_signatures_release_in_one_transaction(
     )
 
     assert tx.events == [
-        log(escrow.SignatureRelayed, submitted.id, attestors[0], grant_maker, first.digest),
-        log(escrow.MilestoneApproved, submitted.id, 0, attestors[0], EVIDENCE, 1),
-        log(escrow.SignatureRelayed, submitted.id, attestors[2], grant_maker, second.digest),
-        log(escrow.MilestoneApproved, submitted.id, 0, attestors[2], EVIDENCE, 2),
-        log(escrow.MilestoneReleased, submitted.id, 0, ngo, EVIDENCE, 1_000),
-        log(escrow.Payout, submitted.id, ngo, ETH, PayoutKind.RELEASE, 0, 1_000, False),
+        expected_event(escrow.SignatureRelayed, grantId=submitted.id, signer=attestors[0], relayer=grant_maker, digest=first.digest),
+        expected_event(escrow.MilestoneApproved, grantId=submitted.id, milestoneIndex=0, attestor=attestors[0], evidenceHash=EVIDENCE, approvalCount=1),
+        expected_event(escrow.SignatureRelayed, grantId=submitted.id, signer=attestors[2], relayer=grant_maker, digest=second.digest),
+        expected_event(escrow.MilestoneApproved, grantId=submitted.id, milestoneIndex=0, attestor=attestors[2], evidenceHash=EVIDENCE, approvalCount=2),
+        expected_event(escrow.MilestoneReleased, grantId=submitted.id, milestoneIndex=0, recipient=ngo, evidenceHash=EVIDENCE, amount=1_000),
+        expected_event(escrow.Payout, grantId=submitted.id, account=ngo, token=ETH, kind=PayoutKind.RELEASE, milestoneIndex=0, amount=1_000, credited=False),
     ]
     milestone = escrow.getMilestone(submitted.id, 0)
     assert milestone.status == MilestoneStatus.RELEASED
@@ -358,10 +353,10 @@ def test_onchain_approval_then_signature_releases(escrow, submitted, sign_approv
     tx = escrow.approveWithSignatures(submitted.id, 0, EVIDENCE, [approval.struct()], sender=stranger)
 
     assert tx.events == [
-        log(escrow.SignatureRelayed, submitted.id, attestors[1], stranger, approval.digest),
-        log(escrow.MilestoneApproved, submitted.id, 0, attestors[1], EVIDENCE, 2),
-        log(escrow.MilestoneReleased, submitted.id, 0, ngo, EVIDENCE, 1_000),
-        log(escrow.Payout, submitted.id, ngo, ETH, PayoutKind.RELEASE, 0, 1_000, False),
+        expected_event(escrow.SignatureRelayed, grantId=submitted.id, signer=attestors[1], relayer=stranger, digest=approval.digest),
+        expected_event(escrow.MilestoneApproved, grantId=submitted.id, milestoneIndex=0, attestor=attestors[1], evidenceHash=EVIDENCE, approvalCount=2),
+        expected_event(escrow.MilestoneReleased, grantId=submitted.id, milestoneIndex=0, recipient=ngo, evidenceHash=EVIDENCE, amount=1_000),
+        expected_event(escrow.Payout, grantId=submitted.id, account=ngo, token=ETH, kind=PayoutKind.RELEASE, milestoneIndex=0, amount=1_000, credited=False),
     ]
     milestone = escrow.getMilestone(submitted.id, 0)
     assert milestone.status == MilestoneStatus.RELEASED
@@ -375,9 +370,9 @@ def test_signature_then_onchain_approval_releases(escrow, submitted, sign_approv
     tx = escrow.approve(submitted.id, 0, EVIDENCE, sender=attestors[0])
 
     assert tx.events == [
-        log(escrow.MilestoneApproved, submitted.id, 0, attestors[0], EVIDENCE, 2),
-        log(escrow.MilestoneReleased, submitted.id, 0, ngo, EVIDENCE, 1_000),
-        log(escrow.Payout, submitted.id, ngo, ETH, PayoutKind.RELEASE, 0, 1_000, False),
+        expected_event(escrow.MilestoneApproved, grantId=submitted.id, milestoneIndex=0, attestor=attestors[0], evidenceHash=EVIDENCE, approvalCount=2),
+        expected_event(escrow.MilestoneReleased, grantId=submitted.id, milestoneIndex=0, recipient=ngo, evidenceHash=EVIDENCE, amount=1_000),
+        expected_event(escrow.Payout, grantId=submitted.id, account=ngo, token=ETH, kind=PayoutKind.RELEASE, milestoneIndex=0, amount=1_000, credited=False),
     ]
     assert escrow.getMilestone(submitted.id, 0).approvals == 0b101
 
@@ -388,8 +383,8 @@ def test_relaying_attestor_is_not_counted(escrow, submitted, sign_approval, atte
     tx = escrow.approveWithSignatures(submitted.id, 0, EVIDENCE, [approval.struct()], sender=attestors[0])
 
     assert tx.events == [
-        log(escrow.SignatureRelayed, submitted.id, attestors[1], attestors[0], approval.digest),
-        log(escrow.MilestoneApproved, submitted.id, 0, attestors[1], EVIDENCE, 1),
+        expected_event(escrow.SignatureRelayed, grantId=submitted.id, signer=attestors[1], relayer=attestors[0], digest=approval.digest),
+        expected_event(escrow.MilestoneApproved, grantId=submitted.id, milestoneIndex=0, attestor=attestors[1], evidenceHash=EVIDENCE, approvalCount=1),
     ]
     milestone = escrow.getMilestone(submitted.id, 0)
     assert (milestone.approvals, milestone.approvalCount) == (0b010, 1)
@@ -400,9 +395,9 @@ def test_relaying_attestor_is_not_counted(escrow, submitted, sign_approval, atte
     tx = escrow.approve(submitted.id, 0, EVIDENCE, sender=attestors[0])
 
     assert tx.events == [
-        log(escrow.MilestoneApproved, submitted.id, 0, attestors[0], EVIDENCE, 2),
-        log(escrow.MilestoneReleased, submitted.id, 0, ngo, EVIDENCE, 1_000),
-        log(escrow.Payout, submitted.id, ngo, ETH, PayoutKind.RELEASE, 0, 1_000, False),
+        expected_event(escrow.MilestoneApproved, grantId=submitted.id, milestoneIndex=0, attestor=attestors[0], evidenceHash=EVIDENCE, approvalCount=2),
+        expected_event(escrow.MilestoneReleased, grantId=submitted.id, milestoneIndex=0, recipient=ngo, evidenceHash=EVIDENCE, amount=1_000),
+        expected_event(escrow.Payout, grantId=submitted.id, account=ngo, token=ETH, kind=PayoutKind.RELEASE, milestoneIndex=0, amount=1_000, credited=False),
     ]
     assert escrow.getMilestone(submitted.id, 0).approvals == 0b011
 
@@ -416,12 +411,12 @@ def test_signatures_relayed_by_stranger_release(escrow, submitted, sign_approval
     )
 
     assert tx.events == [
-        log(escrow.SignatureRelayed, submitted.id, attestors[1], stranger, approvals[0].digest),
-        log(escrow.MilestoneApproved, submitted.id, 0, attestors[1], EVIDENCE, 1),
-        log(escrow.SignatureRelayed, submitted.id, attestors[2], stranger, approvals[1].digest),
-        log(escrow.MilestoneApproved, submitted.id, 0, attestors[2], EVIDENCE, 2),
-        log(escrow.MilestoneReleased, submitted.id, 0, ngo, EVIDENCE, 1_000),
-        log(escrow.Payout, submitted.id, ngo, ETH, PayoutKind.RELEASE, 0, 1_000, False),
+        expected_event(escrow.SignatureRelayed, grantId=submitted.id, signer=attestors[1], relayer=stranger, digest=approvals[0].digest),
+        expected_event(escrow.MilestoneApproved, grantId=submitted.id, milestoneIndex=0, attestor=attestors[1], evidenceHash=EVIDENCE, approvalCount=1),
+        expected_event(escrow.SignatureRelayed, grantId=submitted.id, signer=attestors[2], relayer=stranger, digest=approvals[1].digest),
+        expected_event(escrow.MilestoneApproved, grantId=submitted.id, milestoneIndex=0, attestor=attestors[2], evidenceHash=EVIDENCE, approvalCount=2),
+        expected_event(escrow.MilestoneReleased, grantId=submitted.id, milestoneIndex=0, recipient=ngo, evidenceHash=EVIDENCE, amount=1_000),
+        expected_event(escrow.Payout, grantId=submitted.id, account=ngo, token=ETH, kind=PayoutKind.RELEASE, milestoneIndex=0, amount=1_000, credited=False),
     ]
     assert escrow.getMilestone(submitted.id, 0).status == MilestoneStatus.RELEASED
     assert ngo.balance == ngo_before + 1_000
@@ -441,13 +436,13 @@ def test_signature_for_usdc_grant_transfers_tokens(
 
     amount = grant.amounts[1]
     assert tx.events == [
-        log(escrow.SignatureRelayed, grant.id, attestors[0], stranger, approvals[0].digest),
-        log(escrow.MilestoneApproved, grant.id, 1, attestors[0], EVIDENCE, 1),
-        log(escrow.SignatureRelayed, grant.id, attestors[1], stranger, approvals[1].digest),
-        log(escrow.MilestoneApproved, grant.id, 1, attestors[1], EVIDENCE, 2),
-        log(escrow.MilestoneReleased, grant.id, 1, ngo, EVIDENCE, amount),
-        log(usdc.Transfer, escrow, ngo, amount),
-        log(escrow.Payout, grant.id, ngo, usdc, PayoutKind.RELEASE, 1, amount, False),
+        expected_event(escrow.SignatureRelayed, grantId=grant.id, signer=attestors[0], relayer=stranger, digest=approvals[0].digest),
+        expected_event(escrow.MilestoneApproved, grantId=grant.id, milestoneIndex=1, attestor=attestors[0], evidenceHash=EVIDENCE, approvalCount=1),
+        expected_event(escrow.SignatureRelayed, grantId=grant.id, signer=attestors[1], relayer=stranger, digest=approvals[1].digest),
+        expected_event(escrow.MilestoneApproved, grantId=grant.id, milestoneIndex=1, attestor=attestors[1], evidenceHash=EVIDENCE, approvalCount=2),
+        expected_event(escrow.MilestoneReleased, grantId=grant.id, milestoneIndex=1, recipient=ngo, evidenceHash=EVIDENCE, amount=amount),
+        expected_transfer(usdc, escrow, ngo, amount),
+        expected_event(escrow.Payout, grantId=grant.id, account=ngo, token=usdc, kind=PayoutKind.RELEASE, milestoneIndex=1, amount=amount, credited=False),
     ]
     assert usdc.balanceOf(ngo) == amount
 
@@ -495,8 +490,8 @@ def test_signature_valid_before_expiry(
 
     assert tx.timestamp == approval.expiry - 1
     assert tx.events == [
-        log(escrow.SignatureRelayed, submitted.id, attestors[0], stranger, approval.digest),
-        log(escrow.MilestoneApproved, submitted.id, 0, attestors[0], EVIDENCE, 1),
+        expected_event(escrow.SignatureRelayed, grantId=submitted.id, signer=attestors[0], relayer=stranger, digest=approval.digest),
+        expected_event(escrow.MilestoneApproved, grantId=submitted.id, milestoneIndex=0, attestor=attestors[0], evidenceHash=EVIDENCE, approvalCount=1),
     ]
 
 
@@ -735,7 +730,7 @@ def test_revoke_marks_signature_revoked(escrow, submitted, sign_approval, attest
 
     tx = escrow.revokeSignature(approval.digest, sender=attestors[0])
 
-    assert tx.events == [log(escrow.SignatureRevoked, attestors[0], approval.digest)]
+    assert tx.events == [expected_event(escrow.SignatureRevoked, signer=attestors[0], digest=approval.digest)]
     assert escrow.signatureState(attestors[0], approval.digest) == SignatureState.REVOKED
 
 
@@ -764,15 +759,15 @@ def test_revoke_affects_only_caller(
 
     tx = escrow.revokeSignature(approval.digest, sender=stranger)
 
-    assert tx.events == [log(escrow.SignatureRevoked, stranger, approval.digest)]
+    assert tx.events == [expected_event(escrow.SignatureRevoked, signer=stranger, digest=approval.digest)]
     assert escrow.signatureState(stranger, approval.digest) == SignatureState.REVOKED
     assert escrow.signatureState(attestors[0], approval.digest) == SignatureState.UNUSED
 
     tx = escrow.approveWithSignatures(submitted.id, 0, EVIDENCE, [approval.struct()], sender=stranger)
 
     assert tx.events == [
-        log(escrow.SignatureRelayed, submitted.id, attestors[0], stranger, approval.digest),
-        log(escrow.MilestoneApproved, submitted.id, 0, attestors[0], EVIDENCE, 1),
+        expected_event(escrow.SignatureRelayed, grantId=submitted.id, signer=attestors[0], relayer=stranger, digest=approval.digest),
+        expected_event(escrow.MilestoneApproved, grantId=submitted.id, milestoneIndex=0, attestor=attestors[0], evidenceHash=EVIDENCE, approvalCount=1),
     ]
 
 
@@ -799,8 +794,8 @@ def test_signed_evidence_is_submitted_for_recipient(escrow, funded_eth_grant, si
     tx = escrow.submitEvidenceWithSignature(*evidence.arguments(), sender=stranger)
 
     assert tx.events == [
-        log(escrow.SignatureRelayed, funded_eth_grant.id, ngo, stranger, evidence.digest),
-        log(escrow.EvidenceSubmitted, funded_eth_grant.id, 0, ngo, EVIDENCE, EVIDENCE_URI),
+        expected_event(escrow.SignatureRelayed, grantId=funded_eth_grant.id, signer=ngo, relayer=stranger, digest=evidence.digest),
+        expected_event(escrow.EvidenceSubmitted, grantId=funded_eth_grant.id, milestoneIndex=0, submitter=ngo, evidenceHash=EVIDENCE, evidenceUri=EVIDENCE_URI),
     ]
     milestone = escrow.getMilestone(funded_eth_grant.id, 0)
     assert milestone.status == MilestoneStatus.EVIDENCE_SUBMITTED
@@ -983,12 +978,12 @@ def test_offline_flow_releases_milestone(
     )
 
     assert tx.events == [
-        log(escrow.SignatureRelayed, grant.id, attestors[1], stranger, approvals[0].digest),
-        log(escrow.MilestoneApproved, grant.id, 1, attestors[1], EVIDENCE, 1),
-        log(escrow.SignatureRelayed, grant.id, attestors[2], stranger, approvals[1].digest),
-        log(escrow.MilestoneApproved, grant.id, 1, attestors[2], EVIDENCE, 2),
-        log(escrow.MilestoneReleased, grant.id, 1, ngo, EVIDENCE, 2_000),
-        log(escrow.Payout, grant.id, ngo, ETH, PayoutKind.RELEASE, 1, 2_000, False),
+        expected_event(escrow.SignatureRelayed, grantId=grant.id, signer=attestors[1], relayer=stranger, digest=approvals[0].digest),
+        expected_event(escrow.MilestoneApproved, grantId=grant.id, milestoneIndex=1, attestor=attestors[1], evidenceHash=EVIDENCE, approvalCount=1),
+        expected_event(escrow.SignatureRelayed, grantId=grant.id, signer=attestors[2], relayer=stranger, digest=approvals[1].digest),
+        expected_event(escrow.MilestoneApproved, grantId=grant.id, milestoneIndex=1, attestor=attestors[2], evidenceHash=EVIDENCE, approvalCount=2),
+        expected_event(escrow.MilestoneReleased, grantId=grant.id, milestoneIndex=1, recipient=ngo, evidenceHash=EVIDENCE, amount=2_000),
+        expected_event(escrow.Payout, grantId=grant.id, account=ngo, token=ETH, kind=PayoutKind.RELEASE, milestoneIndex=1, amount=2_000, credited=False),
     ]
     assert ngo.balance == balances_before[ngo.address] + 2_000
     for attestor in attestors:
