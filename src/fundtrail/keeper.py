@@ -55,8 +55,8 @@ CREATE TABLE IF NOT EXISTS quarantined (
     recorded_at INTEGER NOT NULL
 );
 """
-"""The keeper database. `state` holds `last_block`; `actions` holds one row per event of the
-keeper's own transactions; `quarantined` lists the inbox files moved aside, with the reason."""
+"""The keeper database. `state` stores `last_block`. `actions` has one row per event of the
+keeper's own transactions, and `quarantined` lists the inbox files moved aside, with the reason."""
 
 RETRIABLE_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, OSError)
 """Errors that mean the RPC endpoint is unreachable, so the cycle is retried after a pause."""
@@ -169,7 +169,7 @@ class _Transaction:
 
 @dataclass
 class CycleReport:
-    """What one keeper cycle did."""
+    """The outcome of one keeper cycle."""
 
     reclaimed: list[tuple[int, int]] = field(default_factory=list)
     """(grant id, milestone index) of each milestone reclaimed."""

@@ -265,7 +265,6 @@ class Relayer:
         if not chain.provider.get_code(signer):
             return ecdsa_problem(digest, signature, signer)
 
-        # NOTE: no contract wallet is deployed in the tests, so this branch is untested.
         wallet = chain.contracts.instance_at(signer, abi=_ERC1271_ABI, fetch_from_explorer=False)
         try:
             result = bytes(wallet.isValidSignature(digest, signature))

@@ -4,18 +4,23 @@ import json
 import shutil
 
 import pytest
+from eth_account import Account
 from grant_setup import DAY, USDC_UNIT
 
 from fundtrail.checks import PreconditionError
 from fundtrail.grants import MilestoneStatus
 from fundtrail.relay import Dropped, Relayer, Waiting, load_signature_files
 from fundtrail.signing import (
+    CONTRACT,
     EVIDENCE_SUBMISSION,
     MILESTONE_APPROVAL,
     ApeAccountSigner,
+    SignatureFile,
     approval_message,
+    build_typed_data,
     evidence_message,
     sign_message,
+    typed_data_digest,
 )
 from fundtrail.snapshot import export_snapshot
 
@@ -339,3 +344,89 @@ def test_revoke_signature_rejects_used(relay, sign, client, ngo, evidence_hash):
         client.revoke_signature(digest_of(path), ngo)
 
     assert f"{ngo.address}'s signature of this digest is already used" in str(raised.value)
+
+
+def contract_approval(wallet, key_holder, domain, grant_id, evidence_hash, expiry) -> SignatureFile:
+    """Return the wallet's approval, signed by `key_holder` as an ERC-1271 wallet signs.
+
+    The signing commands make only EOA files, so a contract's file is written by hand, as a
+    user completing the typed-data payload with a wallet would.
+    """
+    message = approval_message(wallet.address, grant_id, 0, evidence_hash, expiry)
+    typed_data = build_typed_data(MILESTONE_APPROVAL, domain, message)
+    digest = typed_data_digest(typed_data)
+    signed = Account.unsafe_sign_hash(digest, key_holder.private_key)
+    return SignatureFile(
+        kind=MILESTONE_APPROVAL,
+        signer=wallet.address,
+        signer_type=CONTRACT,
+        signature=signed.signature.to_0x_hex(),
+        digest="0x" + digest.hex(),
+        message=message,
+        typed_data=typed_data,
+    )
+
+
+@pytest.fixture
+def wallet(project, deployer, accounts):
+    """An ERC-1271 wallet whose owner key is test account 9."""
+    return deployer.deploy(project.MockERC1271Wallet, accounts[9].address)
+
+
+@pytest.fixture
+def wallet_grant(client, resolve, grant_maker, ngo, wallet, attestors, evidence_hash):
+    """A funded grant whose first attestor is `wallet`, with milestone 0's evidence submitted."""
+    resolved = resolve(attestors=[wallet.address, "TEST::3", "TEST::4"])
+    grant, _ = client.create_grant(resolved, grant_maker, fund=True)
+    client.submit_evidence(grant, 0, evidence_hash, "ipfs://bafy-evidence-0", ngo)
+    return grant
+
+
+def test_relay_counts_contract_wallet_approval(
+    relay, client, wallet, wallet_grant, accounts, attestors, evidence_hash, tmp_path
+):
+    snapshot = export_snapshot(client, wallet_grant)
+    expiry = snapshot.block_timestamp + 7 * DAY
+    wallet_file = tmp_path / "wallet.json"
+    contract_approval(
+        wallet, accounts[9], snapshot.eip712_domain, wallet_grant, evidence_hash, expiry
+    ).save(wallet_file)
+    message = approval_message(attestors[0].address, wallet_grant, 0, evidence_hash, expiry)
+    attestor_file = tmp_path / "attestor.json"
+    sign_message(
+        ApeAccountSigner(attestors[0]), MILESTONE_APPROVAL, snapshot.eip712_domain, message
+    ).save(attestor_file)
+
+    report = relay(wallet_file, attestor_file)
+
+    assert report.dropped == []
+    assert report.failed == []
+    assert [(item.signers, item.released) for item in report.submitted] == [
+        (tuple(sorted((wallet.address, attestors[0].address), key=lambda a: int(a, 16))), True)
+    ]
+    assert MilestoneStatus(client.escrow.getMilestone(wallet_grant, 0).status) == (
+        MilestoneStatus.Released
+    )
+
+
+def test_relay_drops_contract_approval_by_wrong_key(
+    relay, client, wallet, wallet_grant, stranger, evidence_hash, tmp_path
+):
+    snapshot = export_snapshot(client, wallet_grant)
+    expiry = snapshot.block_timestamp + 7 * DAY
+    wallet_file = tmp_path / "wallet.json"
+    contract_approval(
+        wallet, stranger, snapshot.eip712_domain, wallet_grant, evidence_hash, expiry
+    ).save(wallet_file)
+
+    report = relay(wallet_file)
+
+    assert reasons(report) == [
+        (
+            "wallet.json",
+            f"bad signature: the contract account {wallet.address} does not accept the "
+            "signature (ERC-1271)",
+        )
+    ]
+    assert report.submitted == []
+    assert client.escrow.getMilestone(wallet_grant, 0).approvals == 0
