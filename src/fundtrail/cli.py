@@ -997,8 +997,8 @@ def _print_relay_report(report) -> None:
     "--database",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="SQLite file with the keeper's progress and actions. "
-    "Defaults to .fundtrail/keeper-<chain id>.sqlite3.",
+    help="SQLite file with the keeper's progress and actions, for one escrow on one chain. "
+    "Defaults to .fundtrail/keeper-<chain id>-<escrow address>.sqlite3.",
 )
 @click.option("--poll", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="Seconds between cycles.")
@@ -1023,7 +1023,8 @@ def keeper(account, deployments, inbox, database, poll, max_backoff, once):
     )
     client = _client(deployments)
     inbox.mkdir(parents=True, exist_ok=True)
-    store = KeeperStore(database or Path(".fundtrail") / f"keeper-{chain.chain_id}.sqlite3")
+    default_database = Path(".fundtrail") / f"keeper-{chain.chain_id}-{client.escrow.address}.sqlite3"
+    store = KeeperStore(database or default_database)
     service = Keeper(
         client, account, store, inbox=inbox, inbox_handler=relay_inbox_handler(client, account)
     )

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fundtrail.errors import FundTrailError
 from fundtrail.grants import GrantStatus, MilestoneStatus
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,10 @@ class Action:
     detail: dict
 
 
+class KeeperStateError(FundTrailError):
+    """The keeper database belongs to another chain or escrow, or to a chain that was reset."""
+
+
 class KeeperStore:
     """The keeper's SQLite database: the last block read, known grants and recorded actions."""
 
@@ -86,6 +91,25 @@ class KeeperStore:
 
     def close(self) -> None:
         self._connection.close()
+
+    def bind(self, chain_id: int, escrow: str) -> None:
+        """Tie the database to one escrow on one chain, or check that it already is.
+
+        Raise `KeeperStateError` when the database records another chain or escrow, because
+        its grants and last block would then be wrong for this one.
+        """
+        expected = {"chain_id": str(chain_id), "escrow": escrow}
+        with self._transaction() as connection:
+            for key, value in expected.items():
+                row = connection.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+                if row is None:
+                    connection.execute("INSERT INTO state (key, value) VALUES (?, ?)", (key, value))
+                elif row[0] != value:
+                    raise KeeperStateError(
+                        f"The keeper database {self.path} belongs to {key} {row[0]}, but the "
+                        f"keeper now runs for {key} {value}. Pass another --database for this "
+                        "deployment, or delete the file to start its records afresh."
+                    )
 
     def last_block(self) -> int | None:
         row = self._connection.execute("SELECT value FROM state WHERE key = 'last_block'").fetchone()
@@ -213,6 +237,9 @@ class Keeper:
         self.store = store
         self.inbox = inbox
         self._inbox_handler = inbox_handler
+        from ape import chain
+
+        store.bind(chain.chain_id, client.escrow.address)
         if inbox is not None:
             for folder in (self.processed_folder, self.quarantine_folder):
                 folder.mkdir(parents=True, exist_ok=True)
@@ -239,7 +266,14 @@ class Keeper:
 
     def run(self, stop: threading.Event, *, poll_seconds: float = 5.0, max_backoff: float = 60.0):
         """Run cycles until `stop` is set, retrying with exponential back-off on RPC errors."""
-        logger.info("Keeper started for escrow %s as %s", self.client.escrow.address, self.sender)
+        logger.info(
+            "Keeper started for escrow %s as %s: inbox %s, database %s, polling every %s s",
+            self.client.escrow.address,
+            self.sender.address,
+            self.inbox,
+            self.store.path,
+            poll_seconds,
+        )
         failures = 0
         while not stop.is_set():
             try:
@@ -270,7 +304,14 @@ class Keeper:
         from ape import chain
 
         head = chain.blocks.head.number
+        report.last_block = head
         last = self.store.last_block()
+        if last is not None and last > head:
+            raise KeeperStateError(
+                f"The keeper database {self.store.path} has read up to block {last}, but the "
+                f"chain's latest block is {head}, so the chain was reset. Delete the database, "
+                "or pass another --database, to start its records afresh."
+            )
         start = self.client.start_block if last is None else last + 1
         if start > head:
             return

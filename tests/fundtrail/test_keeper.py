@@ -17,7 +17,7 @@ from eth_account import Account
 from grant_setup import DAY, TOTAL, USDC_UNIT
 
 from fundtrail.grants import GrantStatus, MilestoneStatus
-from fundtrail.keeper import CycleReport, Keeper, KeeperStore, relay_inbox_handler
+from fundtrail.keeper import CycleReport, Keeper, KeeperStateError, KeeperStore, relay_inbox_handler
 from fundtrail.signing import (
     EVIDENCE_SUBMISSION,
     MILESTONE_APPROVAL,
@@ -270,14 +270,14 @@ def test_keeper_relays_evidence_and_approvals(
     }
 
 
-def test_keeper_relays_nothing_twice(keeper, store, quorum_files, stranger):
+def test_keeper_relays_nothing_twice(keeper, store, quorum_files, stranger, chain):
     keeper.run_once()
     nonce = stranger.nonce
     actions = store.actions()
 
     report = keeper.run_once()
 
-    assert report == CycleReport(last_block=None)
+    assert report == CycleReport(last_block=chain.blocks.head.number)
     assert stranger.nonce == nonce
     assert store.actions() == actions
     assert len(actions) == 3
@@ -417,7 +417,7 @@ def test_keeper_quarantines_bad_files(
 
     # The next cycle runs normally on the emptied inbox.
     nonce = stranger.nonce
-    assert keeper.run_once() == CycleReport(last_block=None)
+    assert keeper.run_once() == CycleReport(last_block=chain.blocks.head.number)
     assert stranger.nonce == nonce
 
 
@@ -527,7 +527,7 @@ def test_restart_records_relay_sent_before_crash(
     assert stranger.nonce == nonce
     assert report.relayed_files == []
     assert report.settled_files == ["approval-0.json", "approval-1.json", "evidence.json"]
-    assert again == CycleReport(last_block=None)
+    assert again == CycleReport(last_block=chain.blocks.head.number)
     approvals = by_address((attestors[0], approval_0), (attestors[1], approval_1))
     assert summaries(actions) == relay_records(grant_id, (ngo, evidence), *approvals)
     assert_events(
@@ -587,7 +587,7 @@ def test_restart_records_reclaim_sent_before_crash(
 
     assert stranger.nonce == nonce
     assert report.reclaimed == []
-    assert again == CycleReport(last_block=None)
+    assert again == CycleReport(last_block=chain.blocks.head.number)
     amounts = [1_000 * USDC_UNIT, 2_000 * USDC_UNIT]
     assert summaries(actions) == [
         ("reclaim", grant_id, {"milestone_index": index, "amount": amount})
@@ -643,7 +643,8 @@ def test_run_stops_when_stop_is_set(keeper, store, escrow, stranger, chain, capl
     assert time.monotonic() - started < 30
     assert len(cycles) == 1
     assert keeper_messages(caplog) == [
-        f"Keeper started for escrow {escrow.address} as {stranger}",
+        f"Keeper started for escrow {escrow.address} as {stranger.address}: inbox "
+        f"{keeper.inbox}, database {store.path}, polling every 60 s",
         f"Keeper stopped at block {chain.blocks.head.number}",
     ]
     assert store.last_block() == chain.blocks.head.number
@@ -672,7 +673,8 @@ def test_run_backs_off_on_connection_errors(
     # Twice the poll interval after the first failure, doubling, capped at `max_backoff`.
     assert stop.pauses == [2.0, 3.0, 3.0, 1.0]
     assert keeper_messages(caplog) == [
-        f"Keeper started for escrow {escrow.address} as {stranger}",
+        f"Keeper started for escrow {escrow.address} as {stranger.address}: inbox "
+        f"{keeper.inbox}, database {store.path}, polling every 1.0 s",
         "Keeper cycle failed (attempt 1), retrying in 2.0 s: ConnectionError: connection refused",
         "Keeper cycle failed (attempt 2), retrying in 3.0 s: ConnectionError: connection refused",
         "Keeper cycle failed (attempt 3), retrying in 3.0 s: ConnectionError: connection refused",
@@ -757,3 +759,43 @@ def test_quarantine_keeps_earlier_file_of_same_name(keeper, store, inbox):
         ("approval.json", "first reason"),
         ("approval.json", "second reason"),
     ]
+
+
+def test_keeper_rejects_database_of_other_escrow(make_keeper, database, client, escrow):
+    other = KeeperStore(database)
+    other.bind(client_chain_id := escrow.provider.chain_id, "0x" + "00" * 19 + "01")
+    other.close()
+    store = KeeperStore(database)
+
+    with pytest.raises(KeeperStateError) as raised:
+        make_keeper(store)
+
+    assert str(raised.value) == (
+        f"The keeper database {database} belongs to escrow 0x{'00' * 19}01, but the keeper now "
+        f"runs for escrow {escrow.address}. Pass another --database for this deployment, or "
+        "delete the file to start its records afresh."
+    )
+    assert client_chain_id == client.escrow.provider.chain_id
+    store.close()
+
+
+def test_keeper_rejects_database_of_reset_chain(keeper, store, chain):
+    head = chain.blocks.head.number
+    store.record_sync(head + 100, [], [])
+
+    with pytest.raises(KeeperStateError) as raised:
+        keeper.run_once()
+
+    assert str(raised.value) == (
+        f"The keeper database {store.path} has read up to block {head + 100}, but the chain's "
+        f"latest block is {head}, so the chain was reset. Delete the database, or pass another "
+        "--database, to start its records afresh."
+    )
+
+
+def test_keeper_reports_block_when_nothing_is_new(keeper):
+    first = keeper.run_once()
+    second = keeper.run_once()
+
+    assert first.last_block is not None
+    assert second.last_block == first.last_block
