@@ -4,6 +4,7 @@ Every command checks its input and the chain state before it sends anything. Bad
 with status 2 and sends nothing. A transaction that fails on-chain exits with status 1.
 """
 
+import functools
 from pathlib import Path
 
 import click
@@ -16,7 +17,7 @@ from fundtrail.accounts import resolve_account
 from fundtrail.client import FundTrail
 from fundtrail.deployments import DeploymentsFile
 from fundtrail.donor import NO_DONOR_REF, donor_commitment
-from fundtrail.errors import DeploymentError, FundTrailError, SpecError
+from fundtrail.errors import MISSING, DeploymentError, FundTrailError, SpecError
 from fundtrail.evidence import hash_file, parse_hash, to_hex
 from fundtrail.spec import GrantSpec
 from fundtrail.units import parse_amount
@@ -25,6 +26,8 @@ EXIT_FAILED = 1
 """Exit status when the chain rejected or failed a transaction."""
 EXIT_BAD_INPUT = 2
 """Exit status for invalid input, the same as click uses for usage errors. Nothing was sent."""
+EXIT_UNVERIFIED = 3
+"""Exit status of `attest verify` when no check failed but some cannot run offline."""
 
 
 class ChainCommand(ConnectedProviderCommand):
@@ -77,10 +80,19 @@ def _client(deployments: Path | None) -> FundTrail:
 
 def _hash_input(file: Path | None, hex_hash: str | None, field: str) -> bytes:
     """Return the hash of `file` or the parsed `hex_hash`, whichever of the two was given."""
-    if (file is None) == (hex_hash is None):
+    options = f"--{field}-file / --{field}-hash"
+    if file is None and hex_hash is None:
         raise SpecError(
-            f"--{field}-file / --{field}-hash",
-            "both" if file else "neither",
+            options,
+            MISSING,
+            "missing",
+            f"Pass exactly one of them: the {field} file to hash it, or its hash as 0x and 64 "
+            "hex digits.",
+        )
+    if file is not None and hex_hash is not None:
+        raise SpecError(
+            options,
+            "both",
             "needs exactly one of the two",
             f"Pass the {field} file to hash it, or its hash as 0x and 64 hex digits.",
         )
@@ -331,15 +343,18 @@ def attest():
     """Approve or reject a milestone's evidence, as one of the grant's attestors."""
 
 
-def _evidence_options(function):
+def _evidence_options(function, *, default: str = ""):
+    """Add --evidence-file and --evidence-hash, with `default` saying what neither of them means."""
+    either = default or "Give this or --evidence-hash."
     function = click.option(
         "--evidence-hash",
-        help="The evidence hash shown by `grant show`, instead of --evidence-file.",
+        help="The evidence hash shown by `grant show`, instead of --evidence-file."
+        + (f" {default}" if default else ""),
     )(function)
     return click.option(
         "--evidence-file",
         type=click.Path(dir_okay=False, path_type=Path),
-        help="The evidence file you reviewed, to hash it. Give this or --evidence-hash.",
+        help=f"The evidence file you reviewed, to hash it. {either}",
     )(function)
 
 
@@ -686,7 +701,8 @@ def _print_signed(signature_file, out: Path) -> None:
     console.print(f"Evidence: {to_hex(signature_file.evidence_hash)}")
     console.print(f"Digest: {signature_file.digest}")
     console.print(
-        f"Wrote {escape(str(out))}. Anyone can submit it with `fundtrail relay {escape(str(out))}`."
+        f"Wrote {escape(str(out))}. Anyone can submit it with `fundtrail relay "
+        f"{escape(str(out))} --network NETWORK --account ACCOUNT`, paying the gas from ACCOUNT."
     )
 
 
@@ -713,7 +729,10 @@ def export_grant(deployments, grant_id, out):
 
 @attest.command("sign", cls=OfflineCommand)
 @_offline_options
-@_evidence_options
+@functools.partial(
+    _evidence_options,
+    default="Defaults to the evidence that was current when SNAPSHOT was exported.",
+)
 @_signer_options
 def sign_approval(
     snapshot_path,
@@ -729,8 +748,9 @@ def sign_approval(
     """Sign an approval of milestone evidence offline, for anyone to relay.
 
     Needs no connection: the grant comes from SNAPSHOT, written by `fundtrail grant export`.
-    Without --evidence-file or --evidence-hash, the approval is for the evidence that was
-    current when the snapshot was exported.
+    Pass at most one of --evidence-file and --evidence-hash. Without either, the approval is
+    for the evidence that was current when the snapshot was exported, and the command fails
+    if the milestone had none.
     """
     import time
 
@@ -744,8 +764,8 @@ def sign_approval(
     if evidence_file is None and evidence_hash is None and milestone.evidence_hash is None:
         raise SpecError(
             "--evidence-file / --evidence-hash",
-            "neither",
-            f"milestone {index} had no evidence when the snapshot was exported",
+            MISSING,
+            f"missing, and milestone {index} had no evidence when the snapshot was exported",
             "Pass the evidence file you reviewed, or its hash.",
         )
     if evidence_file is None and evidence_hash is None:
@@ -840,12 +860,22 @@ def sign_evidence(
     help="Grant snapshot to check the domain, the signer's role and the milestone against.",
 )
 def verify_signature(file, snapshot_path):
-    """Check a signature file offline. Exits with 0 when it is valid and 2 when it is not.
+    """Check a signature file offline.
 
     Checks that the typed data hashes to the stated digest, that the signature recovers to the
     stated signer with a low s, and that it has not expired. With --snapshot, also checks the
-    chain and escrow, the signer's role and the milestone. A contract signer (Safe, ERC-1271)
-    cannot be checked offline; the escrow checks it on-chain.
+    chain and escrow, the signer's role and the milestone.
+
+    Some checks cannot run offline. The signature of a file whose signer_type is "contract"
+    (a Safe or other ERC-1271 wallet) can only be checked by that contract, which the escrow
+    asks on-chain. An approval of evidence that was not current in the snapshot counts only
+    if that evidence is current when it is relayed.
+
+    \b
+    Exit status:
+      0  every check passed
+      2  a check failed, or the file cannot be read: the escrow will reject it
+      3  no check failed, but at least one cannot run offline
     """
     from rich.table import Table
 
@@ -877,7 +907,15 @@ def verify_signature(file, snapshot_path):
             soft_wrap=True,
         )
         raise click.exceptions.Exit(EXIT_BAD_INPUT)
-    render.stdout().print(f"Valid: {escape(str(file))} passed every check that can run offline.")
+    if not verification.complete:
+        render.stdout().print(
+            f"[bold yellow]Not verified:[/] {escape(str(file))} passed every check that can run "
+            "offline, but the checks marked unchecked can only be made on-chain when it is "
+            "relayed.",
+            soft_wrap=True,
+        )
+        raise click.exceptions.Exit(EXIT_UNVERIFIED)
+    render.stdout().print(f"Valid: {escape(str(file))} passed every check.")
 
 
 @attest.command("revoke", cls=ChainCommand)
@@ -918,6 +956,16 @@ def relay_signatures(account, deployments, files, allow_personal_data, yes):
     Submits evidence first, then each milestone's approvals once there are enough to reach the
     quorum, with exactly as many as it still needs. Drops every signature the escrow would
     reject, with the reason. Running it again with the same files sends nothing.
+
+    \b
+    Exit status:
+      0  nothing failed and no file was invalid. Files dropped because the chain moved on
+         (already used on-chain, not needed, already approved, milestone settled) and
+         approvals still waiting for the quorum count as success, so a re-run exits 0.
+      1  the escrow reverted a transaction
+      2  a file cannot be read, or was dropped as invalid: a bad or tampered signature,
+         another chain or escrow, a revoked or expired signature, an unknown grant or
+         milestone, a signer without the role, or a URI that looks like personal data
     """
     from ape import networks
 
@@ -937,42 +985,27 @@ def relay_signatures(account, deployments, files, allow_personal_data, yes):
     _print_relay_report(report)
     if report.failed:
         raise click.exceptions.Exit(EXIT_FAILED)
+    if report.invalid:
+        count = len(report.invalid)
+        render.stderr().print(
+            f"[bold red]Invalid:[/] {count} {'file was' if count == 1 else 'files were'} "
+            "dropped as invalid (marked \"invalid\" under Dropped). The escrow will never "
+            "accept them as they are.",
+            soft_wrap=True,
+        )
+        raise click.exceptions.Exit(EXIT_BAD_INPUT)
 
 
 def _print_relay_report(report) -> None:
-    from rich.table import Table
-
     console = render.stdout()
-    if report.submitted:
-        table = Table(title="Submitted")
-        for column in ("Action", "Grant", "Milestone", "Evidence", "Signers", "Transaction"):
-            table.add_column(column, no_wrap=column in ("Evidence", "Transaction"))
-        for item in report.submitted:
-            action = "evidence" if item.kind == "evidence-submission" else "approvals"
-            if item.released:
-                action += ", released"
-            table.add_row(
-                action,
-                str(item.grant_id),
-                str(item.milestone_index),
-                to_hex(item.evidence_hash),
-                "\n".join(item.signers),
-                item.tx_hash,
-            )
-        console.print(table)
+    if report.submitted or report.dropped:
+        console.print(render.relay_report_view(report))
     for waiting in report.waiting:
         console.print(
             f"Milestone {waiting.milestone_index} of grant {waiting.grant_id} has "
             f"{len(waiting.signers)} valid approvals of {to_hex(waiting.evidence_hash)} and needs "
             f"{waiting.missing} more, so none were sent."
         )
-    if report.dropped:
-        table = Table(title="Dropped")
-        for column in ("File", "Kind", "Signer", "Reason"):
-            table.add_column(column)
-        for item in report.dropped:
-            table.add_row(escape(str(item.path)), item.kind, item.signer, escape(item.reason))
-        console.print(table)
     for failed in report.failed:
         render.stderr().print(
             f"[bold red]Failed:[/] {failed.kind} for milestone {failed.milestone_index} of grant "

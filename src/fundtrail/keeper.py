@@ -303,6 +303,8 @@ class Keeper:
     def _sync(self, report: CycleReport) -> None:
         from ape import chain
 
+        # NOTE: events are read up to the latest block, with no confirmation depth, so on a
+        # chain that reorganises, a recorded action can come from a block that was replaced.
         head = chain.blocks.head.number
         report.last_block = head
         last = self.store.last_block()

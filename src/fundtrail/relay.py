@@ -83,6 +83,26 @@ class Submitted:
     """The ape receipt, for its events."""
 
 
+INVALID_DROP_CATEGORIES = frozenset(
+    {
+        "bad signature",
+        "wrong chain",
+        "wrong escrow",
+        "revoked on-chain",
+        "expired",
+        "unknown grant",
+        "unknown milestone",
+        "not the recipient",
+        "not an attestor",
+        "personal data",
+    }
+)
+"""Drop categories of a file that this escrow will never accept as it is, so that the signer
+must sign again or the relayer must drop the file. Every other category depends on the chain's
+state and is expected when the same files are relayed again, such as "already used on-chain"
+or "not needed"."""
+
+
 @dataclass(frozen=True)
 class Dropped:
     """A signature the relayer did not submit, and why."""
@@ -92,6 +112,16 @@ class Dropped:
     signer: str
     reason: str
     """Starts with the category, such as "expired" or "duplicate signer", then the detail."""
+
+    @property
+    def category(self) -> str:
+        """The start of `reason`, before the first colon."""
+        return self.reason.split(":", 1)[0]
+
+    @property
+    def invalid(self) -> bool:
+        """Whether the escrow will never accept this file as it is (`INVALID_DROP_CATEGORIES`)."""
+        return self.category in INVALID_DROP_CATEGORIES
 
 
 @dataclass(frozen=True)
@@ -129,6 +159,11 @@ class RelayReport:
     dropped: list[Dropped] = field(default_factory=list)
     waiting: list[Waiting] = field(default_factory=list)
     failed: list[Failed] = field(default_factory=list)
+
+    @property
+    def invalid(self) -> list[Dropped]:
+        """The dropped files that the escrow will never accept as they are."""
+        return [item for item in self.dropped if item.invalid]
 
 
 def load_signature_files(paths: list[Path]) -> list[LoadedSignature]:
@@ -486,8 +521,8 @@ def _evidence_not_current(milestone, evidence_hash: bytes) -> str | None:
     current = bytes(milestone.evidenceHash)
     if current != evidence_hash:
         return (
-            f"evidence no longer current: the milestone's current evidence is {to_hex(current)}, "
-            f"not {to_hex(evidence_hash)}"
+            f"approves other evidence: the approval is of {to_hex(evidence_hash)}, but the "
+            f"milestone's current evidence is {to_hex(current)}"
         )
     return None
 

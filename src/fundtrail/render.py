@@ -11,6 +11,7 @@ from fundtrail.checks import show_time
 from fundtrail.deployments import Deployment
 from fundtrail.evidence import to_hex
 from fundtrail.grants import GrantSummary, MilestoneStatus, MilestoneSummary
+from fundtrail.signing import EVIDENCE_SUBMISSION
 from fundtrail.units import format_amount
 
 _STATUS_STYLES = {
@@ -126,9 +127,7 @@ def _milestone_block(milestone: MilestoneSummary, grant: GrantSummary) -> Group:
         show_time(milestone.deadline),
     )
 
-    details = Table.grid(padding=(0, 1))
-    details.add_column(width=_DETAIL_LABEL_WIDTH, style="bold")
-    details.add_column(overflow="fold")
+    details = _detail_grid()
     if milestone.evidence_hash is None:
         details.add_row("Evidence", "none submitted")
     else:
@@ -147,7 +146,71 @@ def _milestone_block(milestone: MilestoneSummary, grant: GrantSummary) -> Group:
         label = "Release tx" if milestone.status == MilestoneStatus.Released else "Reclaim tx"
         details.add_row(label, milestone.settlement_tx)
 
-    return Group(header, Padding(details, (0, 0, 0, _DETAIL_INDENT), expand=False))
+    return Group(header, _indented(details))
+
+
+def _detail_grid() -> Table:
+    """Return an empty grid of labelled detail lines, laid out as a milestone's in `grant show`."""
+    details = Table.grid(padding=(0, 1))
+    details.add_column(width=_DETAIL_LABEL_WIDTH, style="bold")
+    details.add_column(overflow="fold")
+    return details
+
+
+def _indented(details: Table) -> Padding:
+    return Padding(details, (0, 0, 0, _DETAIL_INDENT), expand=False)
+
+
+def relay_report_view(report) -> Group:
+    """Render what `fundtrail relay` sent and dropped, one block per transaction or file.
+
+    Blocks instead of table rows keep full addresses and hashes readable at 80 columns.
+    A dropped file that the escrow can never accept is marked "invalid".
+    """
+    parts = []
+    if report.submitted:
+        parts.append(Text("Submitted", style="bold underline"))
+        parts.extend(_submitted_block(item) for item in report.submitted)
+    if report.dropped:
+        parts.append(Text("Dropped", style="bold underline"))
+        parts.extend(_dropped_block(item) for item in report.dropped)
+    return Group(*parts)
+
+
+def _submitted_block(item) -> Group:
+    if item.kind == EVIDENCE_SUBMISSION:
+        what = "Evidence"
+    else:
+        noun = "approval" if len(item.signers) == 1 else "approvals"
+        what = f"{len(item.signers)} {noun}"
+    header = Text.assemble(
+        (what, "bold"), f" for milestone {item.milestone_index} of grant {item.grant_id}"
+    )
+    if item.released:
+        header.append(", released", style="green")
+
+    details = _detail_grid()
+    details.add_row("Evidence", to_hex(item.evidence_hash))
+    label = "Signer" if len(item.signers) == 1 else "Signers"
+    for signer in item.signers:
+        details.add_row(label, signer)
+        # Only the first signer's line carries the label.
+        label = ""
+    details.add_row("Tx hash", item.tx_hash)
+    details.add_row("Released", "yes" if item.released else "no")
+    return Group(header, _indented(details))
+
+
+def _dropped_block(item) -> Group:
+    header = Text(str(item.path), style="bold", overflow="fold")
+    if item.invalid:
+        header.append("  invalid", style="bold red")
+
+    details = _detail_grid()
+    details.add_row("Kind", item.kind)
+    details.add_row("Signer", item.signer)
+    details.add_row("Reason", item.reason)
+    return Group(header, _indented(details))
 
 
 def grants_table(grants: list[GrantSummary]) -> Table:

@@ -280,6 +280,25 @@ def ecdsa_problem(digest: bytes, signature: bytes, signer: str) -> str | None:
     return None
 
 
+def recover_address(digest: bytes, signature: bytes) -> str | None:
+    """Return the address that a 65-byte ECDSA `signature` of `digest` recovers to, or None.
+
+    None means that no address can be recovered, because the signature is not 65 bytes long,
+    its v is not 27 or 28, or it is not on the curve. Unlike `ecdsa_problem`, this accepts a
+    high s, which the escrow rejects.
+    """
+    if len(signature) != 65 or signature[64] not in (27, 28):
+        return None
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:64], "big")
+    try:
+        signature_object = keys.Signature(vrs=(signature[64] - 27, r, s))
+        public_key = signature_object.recover_public_key_from_msg_hash(digest)
+    except (BadSignature, ValueError):
+        return None
+    return public_key.to_checksum_address()
+
+
 class Signer(Protocol):
     """Anything that signs EIP-712 typed data with the key of `address`."""
 
@@ -674,6 +693,11 @@ class Verification:
         return all(check.status != CheckStatus.FAILED for check in self.checks)
 
     @property
+    def complete(self) -> bool:
+        """Whether every check passed, with none left for the escrow to make on-chain."""
+        return all(check.status == CheckStatus.PASSED for check in self.checks)
+
+    @property
     def problems(self) -> list[str]:
         return [check.detail for check in self.checks if check.status == CheckStatus.FAILED]
 
@@ -697,23 +721,17 @@ def verify(signature_file: SignatureFile, *, now: int | None = None, snapshot=No
 
     signer = signature_file.signer
     if signature_file.signer_type == CONTRACT:
-        checks.append(
-            Check(
-                "signature",
-                CheckStatus.UNCHECKED,
-                f"{signer} is a contract account (such as a Safe), whose signatures only the "
-                "contract can check, so it cannot be verified offline. The escrow checks it "
-                "on-chain with ERC-1271 when it is relayed.",
-            )
-        )
+        checks.append(_contract_signature_check(signature_file))
     else:
         problem = ecdsa_problem(
             signature_file.digest_bytes, signature_file.signature_bytes, signer
         )
         if problem:
             problem += (
-                f". If {signer} is a contract account (Safe, ERC-1271), set \"signer_type\": "
-                "\"contract\" in the file, and the escrow checks the signature on-chain"
+                ". The escrow will reject this file. Changing its signer_type does not make the "
+                "signature valid: \"contract\" only moves the check on-chain, where the escrow "
+                f"asks {signer} through ERC-1271 and rejects the signature unless {signer} is a "
+                "contract that accepts it"
             )
         checks.append(_check("signature", problem, f"recovers to the signer {signer}"))
 
@@ -726,6 +744,35 @@ def verify(signature_file: SignatureFile, *, now: int | None = None, snapshot=No
     if snapshot is not None:
         checks.extend(snapshot.check_signature(signature_file, now))
     return Verification(tuple(checks))
+
+
+def _contract_signature_check(signature_file: SignatureFile) -> Check:
+    """Describe what can be said offline about a signature whose file claims a contract signer.
+
+    Whether an address has code, and whether that code accepts a signature, is on-chain state,
+    so the check stays unchecked. If the signature also recovers as an ECDSA signature, the
+    detail names the address it recovers to, because the escrow checks it that way when the
+    signer turns out to have no code.
+    """
+    signer = signature_file.signer
+    detail = (
+        f"cannot be verified offline. The file states that {signer} is a contract account "
+        "(such as a Safe), and only that contract can check its signatures: the escrow asks it "
+        "on-chain through ERC-1271 when the file is relayed."
+    )
+    digest, signature = signature_file.digest_bytes, signature_file.signature_bytes
+    recovered = recover_address(digest, signature)
+    if ecdsa_problem(digest, signature, signer) is None:
+        detail += (
+            f" It is also a valid ECDSA signature of {signer}, which the escrow accepts if "
+            f"{signer} has no code."
+        )
+    elif recovered is not None and recovered != to_checksum_address(signer):
+        detail += (
+            f" As an ECDSA signature it recovers to the EOA {recovered}, not to {signer}, so "
+            f"the escrow rejects it if {signer} has no code."
+        )
+    return Check("signature", CheckStatus.UNCHECKED, detail)
 
 
 def _check(name: str, problem: str | None, passed: str) -> Check:

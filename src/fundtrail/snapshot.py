@@ -327,7 +327,7 @@ class GrantSnapshot(BaseModel):
                     "evidence",
                     CheckStatus.UNCHECKED,
                     f"the snapshot's current evidence is {current or 'none'}, so this approval "
-                    f"of {signed} counts only if {signed} is current when it is relayed",
+                    f"of {signed} counts only if that evidence is current when it is relayed",
                 )
             if signature_file.signer in milestone.approvals:
                 return Check(

@@ -5,6 +5,7 @@ verifying commands run without --network, as they would on an offline machine.
 """
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -81,6 +82,11 @@ def keystore(tmp_path, attestors):
     return path, password_file
 
 
+def flat(output: str) -> str:
+    """Join text that rich wrapped over lines or table rows, to search it for whole sentences."""
+    return " ".join(re.sub(r"[│┃]", " ", output).split())
+
+
 def sign_approval(snapshot_path, account, out, *extra):
     return run_offline(
         "attest", "sign", snapshot_path, "--milestone", 0, "--account", account.alias,
@@ -129,14 +135,18 @@ def test_offline_signing_releases_milestone(
     relayed = run_online("relay", evidence_sig, first_sig, second_sig, account=stranger)
     again = run_online("relay", evidence_sig, first_sig, second_sig, account=stranger)
 
-    for result in (signed_evidence, first, second, verified, relayed, again):
+    for result in (signed_evidence, first, second, relayed, again):
         assert result.exit_code == 0, result.stderr
     assert f"as {ngo.address}" in signed_evidence.stdout
-    assert f"fundtrail relay {first_sig}" in first.stdout
+    assert f"fundtrail relay {first_sig} --network NETWORK --account ACCOUNT`" in first.stdout
     assert f"as {attestors[1].address}" in second.stdout
-    assert "Valid:" in verified.stdout
-    assert "evidence" in relayed.stdout
-    assert "approvals, released" in relayed.stdout
+    # The snapshot predates the evidence, so whether the approval counts is only known on-chain.
+    assert verified.exit_code == 3, verified.stderr
+    assert f"Not verified: {second_sig} passed every check that can run offline" in (
+        flat(verified.stdout)
+    )
+    assert f"Evidence for milestone 0 of grant {grant_id}\n" in relayed.stdout
+    assert f"2 approvals for milestone 0 of grant {grant_id}, released\n" in relayed.stdout
     assert "Dropped" not in relayed.stdout
     assert "Nothing left to submit." in again.stdout
     assert again.stdout.count("already used on-chain") == 3
@@ -165,8 +175,19 @@ def test_sign_requires_evidence_when_snapshot_has_none(snapshot_path, attestors,
     result = sign_approval(snapshot_path, attestors[0], out)
 
     assert result.exit_code == 2
-    assert "milestone 0 had no evidence when the snapshot was exported" in result.stderr
+    assert (
+        "--evidence-file / --evidence-hash: missing, and milestone 0 had no evidence when the "
+        "snapshot was exported. Pass the evidence file you reviewed, or its hash." in result.stderr
+    )
     assert not out.exists()
+
+
+def test_sign_help_marks_evidence_optional():
+    result = run_offline("attest", "sign", "--help")
+
+    assert result.exit_code == 0
+    assert "Give this or --evidence-hash" not in result.stdout
+    assert flat(result.stdout).count("Defaults to the evidence that was current when") == 2
 
 
 def test_sign_rejects_non_attestor(snapshot_path, stranger, evidence_file, tmp_path, grant_id):
@@ -298,19 +319,78 @@ def test_verify_names_malformed_file(tmp_path):
     assert "Ask the signer to sign again with `fundtrail attest sign`" in result.stderr
 
 
-def test_verify_explains_contract_signer(snapshot_path, attestors, evidence_file, tmp_path):
+def test_verify_passes_eoa_signature(snapshot_path, attestors, evidence_file, tmp_path):
+    out = tmp_path / "approval.sig.json"
+    sign_approval(snapshot_path, attestors[0], out, "--evidence-file", evidence_file)
+
+    result = run_offline("attest", "verify", out)
+
+    assert result.exit_code == 0, result.stderr
+    assert f"Valid: {out} passed every check." in result.stdout
+
+
+def test_verify_leaves_contract_signer_unverified(
+    snapshot_path, attestors, evidence_file, tmp_path
+):
     out = tmp_path / "approval.sig.json"
     sign_approval(snapshot_path, attestors[0], out, "--evidence-file", evidence_file)
     data = json.loads(out.read_text())
     data["signer_type"] = "contract"
     data["signature"] = "0x" + "00" * 100
     out.write_text(json.dumps(data), encoding="utf-8")
+    signer = attestors[0].address
 
     result = run_offline("attest", "verify", out)
 
-    assert result.exit_code == 0, result.stderr
-    assert "cannot be verified offline" in result.stdout
-    assert "checks it on-chain with ERC-1271" in result.stdout
+    assert result.exit_code == 3, result.stderr
+    output = flat(result.stdout)
+    assert f"cannot be verified offline. The file states that {signer} is a contract" in output
+    assert "the escrow asks it on-chain through ERC-1271" in output
+    assert "Valid:" not in output
+    assert f"Not verified: {out} passed every check that can run offline" in output
+
+
+def test_verify_names_other_eoa_of_contract_signature(
+    snapshot_path, attestors, evidence_file, tmp_path
+):
+    out = tmp_path / "approval.sig.json"
+    sign_approval(snapshot_path, attestors[0], out, "--evidence-file", evidence_file)
+    data = json.loads(out.read_text())
+    data["signer_type"] = "contract"
+    other_key_signature = Account.unsafe_sign_hash(
+        bytes.fromhex(data["digest"][2:]), attestors[1].private_key
+    ).signature
+    data["signature"] = "0x" + bytes(other_key_signature).hex()
+    out.write_text(json.dumps(data), encoding="utf-8")
+
+    result = run_offline("attest", "verify", out)
+
+    assert result.exit_code == 3, result.stderr
+    assert (
+        f"As an ECDSA signature it recovers to the EOA {attestors[1].address}, not to "
+        f"{attestors[0].address}" in flat(result.stdout)
+    )
+
+
+def test_verify_mismatch_hint_keeps_file_invalid(
+    snapshot_path, attestors, evidence_file, tmp_path
+):
+    out = tmp_path / "approval.sig.json"
+    sign_approval(snapshot_path, attestors[0], out, "--evidence-file", evidence_file)
+    data = json.loads(out.read_text())
+    data["signature"] = "0x" + bytes(
+        Account.unsafe_sign_hash(bytes.fromhex(data["digest"][2:]), attestors[1].private_key)
+        .signature
+    ).hex()
+    out.write_text(json.dumps(data), encoding="utf-8")
+
+    result = run_offline("attest", "verify", out)
+
+    assert result.exit_code == 2
+    assert f"the signature was made by {attestors[1].address}" in result.stderr
+    assert "The escrow will reject this file. Changing its signer_type does not make the " in (
+        flat(result.stderr)
+    )
 
 
 def test_relay_drops_signature_from_other_chain(
@@ -327,11 +407,35 @@ def test_relay_drops_signature_from_other_chain(
     result = run_online("relay", out, account=stranger)
 
     assert signed.exit_code == 0, signed.stderr
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 2
     assert f"wrong chain: signed for chain 5, but the network is chain {chain.chain_id}" in (
         result.stdout
     )
+    assert f"{out}  invalid" in result.stdout
+    assert "Invalid: 1 file was dropped as invalid" in result.stderr
     assert stranger.nonce == nonce
+
+
+def test_relay_exits_zero_for_waiting_and_used(
+    run_online, snapshot_path, attestors, evidence_file, tmp_path, stranger, ngo
+):
+    evidence_sig = tmp_path / "evidence.sig.json"
+    approval_sig = tmp_path / "approval.sig.json"
+    run_offline(
+        "evidence", "sign", snapshot_path, "--milestone", 0, evidence_file, "--uri", URI,
+        "--account", ngo.alias, "--out", evidence_sig,
+    )
+    sign_approval(snapshot_path, attestors[0], approval_sig, "--evidence-file", evidence_file)
+
+    first = run_online("relay", evidence_sig, approval_sig, account=stranger)
+    again = run_online("relay", evidence_sig, approval_sig, account=stranger)
+
+    assert first.exit_code == 0, first.stderr
+    assert "has 1 valid approvals of" in first.stdout
+    assert "needs 1 more, so none were sent" in first.stdout
+    assert again.exit_code == 0, again.stderr
+    assert "already used on-chain" in again.stdout
+    assert "invalid" not in again.stdout + again.stderr
 
 
 def test_relay_rejects_malformed_file(run_online, tmp_path, stranger):
@@ -359,6 +463,7 @@ def test_attest_revoke_blocks_relay(
     assert refused.exit_code == 2
     assert f"the signature in {out} is {attestors[0].address}'s" in refused.stderr
     assert revoked.exit_code == 0, revoked.stderr
+    assert relayed.exit_code == 2
     assert "revoked on-chain" in relayed.stdout
 
 

@@ -1,15 +1,28 @@
 """Relaying offline signatures to the escrow on the in-process test chain."""
 
+import io
 import json
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 from eth_account import Account
+from rich.console import Console
 from grant_setup import DAY, USDC_UNIT
 
 from fundtrail.checks import PreconditionError
 from fundtrail.grants import MilestoneStatus
-from fundtrail.relay import Dropped, Relayer, Waiting, load_signature_files
+from fundtrail import render
+from fundtrail.relay import (
+    INVALID_DROP_CATEGORIES,
+    Dropped,
+    Relayer,
+    RelayReport,
+    Submitted,
+    Waiting,
+    load_signature_files,
+)
 from fundtrail.signing import (
     CONTRACT,
     EVIDENCE_SUBMISSION,
@@ -147,6 +160,7 @@ def test_relay_again_sends_nothing(relay, sign, ngo, attestors, stranger, eviden
     assert sorted(reasons(report)) == [
         (path.name, "already used on-chain: this signature was relayed before") for path in files
     ]
+    assert report.invalid == []
     assert stranger.nonce == nonce
 
 
@@ -232,6 +246,7 @@ def test_relay_drops_non_attestor(relay, sign, stranger, submitted, grant_id):
             f"not an attestor: {stranger.address} is not an attestor of grant {grant_id}",
         )
     ]
+    assert report.invalid == report.dropped
 
 
 def test_relay_drops_already_approved(relay, sign, client, grant_id, attestors, submitted):
@@ -254,22 +269,22 @@ def test_relay_drops_revoked(relay, sign, client, attestors, submitted):
     assert reasons(report) == [(path.name, "revoked on-chain: the signer revoked this signature")]
 
 
-def test_relay_drops_approval_of_replaced_evidence(
-    relay, sign, client, grant_id, ngo, attestors, submitted
-):
-    path = sign(MILESTONE_APPROVAL, attestors[0], submitted)
-    replacement = b"\x42" * 32
-    client.submit_evidence(grant_id, 0, replacement, "ipfs://bafy-evidence-1", ngo)
+def test_relay_drops_approval_of_other_evidence(relay, sign, attestors, submitted):
+    # The approved evidence was never submitted, so the reason must not call it replaced.
+    never_submitted = b"\x42" * 32
+    path = sign(MILESTONE_APPROVAL, attestors[0], never_submitted)
 
     report = relay(path)
 
     assert reasons(report) == [
         (
             path.name,
-            f"evidence no longer current: the milestone's current evidence is "
-            f"0x{replacement.hex()}, not 0x{submitted.hex()}",
+            f"approves other evidence: the approval is of 0x{never_submitted.hex()}, but the "
+            f"milestone's current evidence is 0x{submitted.hex()}",
         )
     ]
+    assert report.invalid == []
+    assert report.submitted == []
 
 
 def test_relay_drops_other_chain(relay, sign, snapshot, attestors, submitted, chain):
@@ -294,6 +309,7 @@ def test_relay_drops_tampered_file(relay, sign, attestors, submitted, stranger):
 
     assert len(report.dropped) == 1
     assert report.dropped[0].reason.startswith("bad signature: digest is 0x")
+    assert report.dropped[0].invalid
 
 
 def test_relay_drops_personal_data_uri(relay, sign, client, grant_id, ngo, evidence_hash):
@@ -430,3 +446,88 @@ def test_relay_drops_contract_approval_by_wrong_key(
     ]
     assert report.submitted == []
     assert client.escrow.getMilestone(wallet_grant, 0).approvals == 0
+
+
+# The relay report as `fundtrail relay` prints it. The values are fixed, so no chain is needed.
+
+SIGNERS = (
+    "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65",
+    "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+)
+REPORT_EVIDENCE = bytes.fromhex("74fbdaa498fca73f188b65d9eb5da0fd57fd6fe9ad0fcc0b02c1d2e3f4a5b6c7")
+EVIDENCE_TX = "0x" + "e1" * 32
+APPROVAL_TX = "0x" + "a2" * 32
+STRANGER = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"
+WRONG_CHAIN_REASON = "wrong chain: signed for chain 5, but the network is chain 31337"
+# 132 characters, longer than the 66 columns left for a value at 80 columns.
+BAD_SIGNATURE_REASON = (
+    f"bad signature: the signature was made by {SIGNERS[1]}, not by the stated signer {STRANGER}"
+)
+
+
+def relay_report() -> RelayReport:
+    return RelayReport(
+        submitted=[
+            Submitted(EVIDENCE_SUBMISSION, 1, 0, REPORT_EVIDENCE, (SIGNERS[0],), EVIDENCE_TX, False),
+            Submitted(MILESTONE_APPROVAL, 1, 0, REPORT_EVIDENCE, SIGNERS, APPROVAL_TX, True),
+        ],
+        dropped=[
+            Dropped(
+                Path("inbox/approval-stranger.sig.json"),
+                MILESTONE_APPROVAL,
+                STRANGER,
+                BAD_SIGNATURE_REASON,
+            ),
+            Dropped(
+                Path("inbox/approval-again.sig.json"),
+                MILESTONE_APPROVAL,
+                SIGNERS[1],
+                "already used on-chain: this signature was relayed before",
+            ),
+        ],
+    )
+
+
+def render_text(renderable, width: int) -> str:
+    """Render as the CLI prints, without the padding that rich adds at the end of lines."""
+    console = Console(width=width, record=True, color_system=None, file=io.StringIO())
+    console.print(renderable)
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_relay_report_shows_full_values(width):
+    text = render_text(render.relay_report_view(relay_report()), width)
+
+    assert "Evidence for milestone 0 of grant 1\n" in text
+    assert "2 approvals for milestone 0 of grant 1, released\n" in text
+    assert text.count(f"Evidence   0x{REPORT_EVIDENCE.hex()}") == 2
+    assert f"Signer     {SIGNERS[0]}" in text
+    assert f"Signers    {SIGNERS[0]}\n             {SIGNERS[1]}\n" in text
+    assert f"Tx hash    {EVIDENCE_TX}" in text
+    assert f"Tx hash    {APPROVAL_TX}" in text
+    assert re.findall(r"Released +(yes|no)", text) == ["no", "yes"]
+    assert "inbox/approval-stranger.sig.json  invalid\n" in text
+    assert f"Signer     {STRANGER}" in text
+    assert "inbox/approval-again.sig.json\n" in text
+    assert "Reason     already used on-chain: this signature was relayed before" in text
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_relay_report_keeps_lines_within_width(width):
+    text = render_text(render.relay_report_view(relay_report()), width)
+
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= width
+    # A reason longer than its column wraps onto the next lines instead of being cut.
+    assert BAD_SIGNATURE_REASON in re.sub(r"\s*\n\s*", " ", text)
+
+
+def test_dropped_invalid_follows_category():
+    def dropped(reason):
+        return Dropped(Path("a.json"), MILESTONE_APPROVAL, STRANGER, reason)
+
+    assert dropped(WRONG_CHAIN_REASON).invalid
+    assert dropped("expired: at 2027-01-01T00:00:00Z").invalid
+    assert not dropped("not needed: the quorum is reached without this approval").invalid
+    assert not dropped("already used on-chain: this signature was relayed before").invalid
+    assert "already used on-chain" not in INVALID_DROP_CATEGORIES

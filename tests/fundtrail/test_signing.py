@@ -22,6 +22,7 @@ from fundtrail.signing import (
     ecdsa_problem,
     evidence_message,
     normalize_signature,
+    recover_address,
     sign_message,
     typed_data_digest,
     verify,
@@ -311,7 +312,35 @@ def test_verify_leaves_contract_signer_unchecked(approval):
     verification = verify(unsigned, now=NOW)
 
     assert verification.valid
+    assert not verification.complete
     signature_check = verification.checks[1]
     assert signature_check.status == CheckStatus.UNCHECKED
-    assert "cannot be verified offline" in signature_check.detail
-    assert "checks it on-chain with ERC-1271" in signature_check.detail
+    assert signature_check.detail == (
+        f"cannot be verified offline. The file states that {approval.signer} is a contract "
+        "account (such as a Safe), and only that contract can check its signatures: the escrow "
+        "asks it on-chain through ERC-1271 when the file is relayed."
+    )
+
+
+def test_verify_notes_contract_signature_that_recovers(approval):
+    claimed = edited(approval, signer_type=CONTRACT)
+
+    verification = verify(claimed, now=NOW)
+
+    assert not verification.complete
+    assert verification.checks[1].detail.endswith(
+        f" It is also a valid ECDSA signature of {approval.signer}, which the escrow accepts "
+        f"if {approval.signer} has no code."
+    )
+
+
+def test_verify_complete_when_every_check_passes(approval):
+    assert verify(approval, now=NOW).complete
+
+
+def test_recover_address_returns_signer(approval):
+    assert recover_address(approval.digest_bytes, approval.signature_bytes) == approval.signer
+
+
+def test_recover_address_rejects_short_signature(approval):
+    assert recover_address(approval.digest_bytes, approval.signature_bytes[:64]) is None

@@ -163,9 +163,9 @@ def test_check_notes_evidence_not_yet_current(snapshot, attestors, evidence_hash
     assert evidence_check.status == CheckStatus.UNCHECKED
     assert evidence_check.detail == (
         "the snapshot's current evidence is none, so this approval of "
-        f"0x{evidence_hash.hex()} counts only if 0x{evidence_hash.hex()} is current when it is "
-        "relayed"
+        f"0x{evidence_hash.hex()} counts only if that evidence is current when it is relayed"
     )
+    assert evidence_check.detail.count(evidence_hash.hex()) == 1
 
 
 def test_check_rejects_non_attestor(snapshot, stranger, evidence_hash, grant_id):
