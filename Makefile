@@ -24,7 +24,7 @@ STAMP_BUILD := .build/.compiled
 
 .PHONY: setup compile demo demo-offline test anvil clean
 
-setup: $(STAMP_PY) $(STAMP_NPM) $(SOLC)
+setup: $(STAMP_PY) $(STAMP_NPM) $(SOLC) $(STAMP_BUILD)
 
 $(STAMP_PY): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -5,6 +5,7 @@ with status 2 and sends nothing. A transaction that fails on-chain exits with st
 """
 
 import functools
+import os
 from pathlib import Path
 
 import click
@@ -13,6 +14,12 @@ from ape.exceptions import ApeException
 from rich.markup import escape
 
 from fundtrail import __version__, render
+
+# ape-solidity finds compilers only in SOLCX_BINARY_PATH, and `make` installs the project's
+# solc-js launcher in .solcx. Without this, a compile started by a command run from the
+# repository would try to download solc, which fails offline.
+if "SOLCX_BINARY_PATH" not in os.environ and (Path.cwd() / ".solcx").is_dir():
+    os.environ["SOLCX_BINARY_PATH"] = str(Path.cwd() / ".solcx")
 from fundtrail.accounts import resolve_account
 from fundtrail.client import FundTrail
 from fundtrail.deployments import DeploymentsFile
@@ -691,6 +698,7 @@ def _open_milestone(snapshot, index: int, now: int):
 
 def _print_signed(signature_file, out: Path) -> None:
     from fundtrail.checks import show_time
+    from fundtrail.signing import MILESTONE_APPROVAL
 
     console = render.stdout()
     console.print(
@@ -704,6 +712,12 @@ def _print_signed(signature_file, out: Path) -> None:
         f"Wrote {escape(str(out))}. Anyone can submit it with `fundtrail relay "
         f"{escape(str(out))} --network NETWORK --account ACCOUNT`, paying the gas from ACCOUNT."
     )
+    if signature_file.kind == MILESTONE_APPROVAL:
+        console.print(
+            "An approval counts only once its evidence is on-chain, and is sent once enough "
+            "approvals are together: relay it with the evidence file and the other attestors' "
+            "files, or drop it into a keeper's inbox."
+        )
 
 
 @grant.command("export", cls=ChainCommand)
@@ -915,6 +929,14 @@ def verify_signature(file, snapshot_path):
             soft_wrap=True,
         )
         raise click.exceptions.Exit(EXIT_UNVERIFIED)
+    if snapshot is None:
+        render.stdout().print(
+            f"Valid signature: {escape(str(file))} passed every check that needs no snapshot. "
+            "Pass --snapshot to also check the chain, the escrow, the signer's role and the "
+            "milestone.",
+            soft_wrap=True,
+        )
+        return
     render.stdout().print(f"Valid: {escape(str(file))} passed every check.")
 
 

@@ -115,8 +115,22 @@ class KeeperStore:
         row = self._connection.execute("SELECT value FROM state WHERE key = 'last_block'").fetchone()
         return None if row is None else int(row[0])
 
-    def record_sync(self, last_block: int, grants: list[tuple[int, int]], actions: list[Action]):
+    def last_block_hash(self) -> str | None:
+        row = self._connection.execute(
+            "SELECT value FROM state WHERE key = 'last_block_hash'"
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def record_sync(
+        self,
+        last_block: int,
+        grants: list[tuple[int, int]],
+        actions: list[Action],
+        last_block_hash: str | None = None,
+    ):
         """Store new grants, new actions and the last block read, all in one transaction.
+
+        `last_block_hash` lets the next cycle check that the chain still has that block.
 
         A crash before the commit leaves the previous `last_block`, so the same blocks are read
         again, and the primary keys make the second insert of a row a no-op.
@@ -138,6 +152,12 @@ class KeeperStore:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (str(last_block),),
             )
+            connection.execute("DELETE FROM state WHERE key = 'last_block_hash'")
+            if last_block_hash is not None:
+                connection.execute(
+                    "INSERT INTO state (key, value) VALUES ('last_block_hash', ?)",
+                    (last_block_hash,),
+                )
 
     def open_grants(self) -> list[int]:
         rows = self._connection.execute(
@@ -314,6 +334,18 @@ class Keeper:
                 f"chain's latest block is {head}, so the chain was reset. Delete the database, "
                 "or pass another --database, to start its records afresh."
             )
+        stored_hash = self.store.last_block_hash()
+        if last is not None and stored_hash is not None:
+            # A chain restarted from scratch reuses the same block numbers, so only the hash
+            # shows that the block the database read is gone.
+            current_hash = chain.blocks[last].hash.to_0x_hex()
+            if current_hash != stored_hash:
+                raise KeeperStateError(
+                    f"The keeper database {self.store.path} read block {last} with hash "
+                    f"{stored_hash}, but that block now has hash {current_hash}, so the chain was "
+                    "reset or reorganised. Delete the database, or pass another --database, to "
+                    "start its records afresh."
+                )
         start = self.client.start_block if last is None else last + 1
         if start > head:
             return
@@ -347,7 +379,7 @@ class Keeper:
                 start, head + 1, search_topics={"relayer": self.sender.address}
             )
         ]
-        self.store.record_sync(head, grants, actions)
+        self.store.record_sync(head, grants, actions, chain.blocks[head].hash.to_0x_hex())
         report.new_grants.extend(grant_id for grant_id, _ in grants)
         report.last_block = head
         logger.debug("Read blocks %s to %s: %s grants, %s actions", start, head, len(grants), len(actions))

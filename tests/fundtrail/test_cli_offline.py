@@ -326,7 +326,9 @@ def test_verify_passes_eoa_signature(snapshot_path, attestors, evidence_file, tm
     result = run_offline("attest", "verify", out)
 
     assert result.exit_code == 0, result.stderr
-    assert f"Valid: {out} passed every check." in result.stdout
+    assert f"Valid signature: {out} passed every check that needs no snapshot." in " ".join(
+        result.stdout.split()
+    )
 
 
 def test_verify_leaves_contract_signer_unverified(
@@ -495,3 +497,17 @@ def test_sign_connects_to_no_chain(snapshot_path, attestors, evidence_file, tmp_
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert json.loads(out.read_text())["signer"] == attestors[0].address
+
+
+def test_verify_passes_evidence_against_snapshot(snapshot_path, ngo, evidence_file, tmp_path):
+    out = tmp_path / "evidence.sig.json"
+    signed = run_offline(
+        "evidence", "sign", snapshot_path, "--milestone", 0, evidence_file, "--uri", URI,
+        "--account", ngo.alias, "--out", out,
+    )
+
+    result = run_offline("attest", "verify", out, "--snapshot", snapshot_path)
+
+    assert signed.exit_code == 0, signed.stderr
+    assert result.exit_code == 0, result.stderr
+    assert f"Valid: {out} passed every check." in flat(result.stdout)

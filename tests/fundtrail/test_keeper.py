@@ -799,3 +799,26 @@ def test_keeper_reports_block_when_nothing_is_new(keeper):
 
     assert first.last_block is not None
     assert second.last_block == first.last_block
+
+
+def test_keeper_rejects_database_of_replaced_block(keeper, store, chain):
+    head = chain.blocks.head.number
+    stale_hash = "0x" + "ab" * 32
+    store.record_sync(head, [], [], stale_hash)
+
+    with pytest.raises(KeeperStateError) as raised:
+        keeper.run_once()
+
+    assert str(raised.value) == (
+        f"The keeper database {store.path} read block {head} with hash {stale_hash}, but that "
+        f"block now has hash {chain.blocks[head].hash.to_0x_hex()}, so the chain was reset or "
+        "reorganised. Delete the database, or pass another --database, to start its records "
+        "afresh."
+    )
+
+
+def test_keeper_stores_hash_of_last_block(keeper, store, chain):
+    keeper.run_once()
+
+    assert store.last_block() == chain.blocks.head.number
+    assert store.last_block_hash() == chain.blocks.head.hash.to_0x_hex()
