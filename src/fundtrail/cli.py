@@ -882,7 +882,7 @@ def verify_signature(file, snapshot_path):
 
     Some checks cannot run offline. The signature of a file whose signer_type is "contract"
     (a Safe or other ERC-1271 wallet) can only be checked by that contract, which the escrow
-    asks on-chain. An approval of evidence that was not current in the snapshot counts only
+    calls on-chain. An approval of evidence that was not current in the snapshot counts only
     if that evidence is current when it is relayed.
 
     \b
@@ -985,9 +985,9 @@ def relay_signatures(account, deployments, files, allow_personal_data, yes):
          (already used on-chain, not needed, already approved, milestone settled) and
          approvals still waiting for the quorum count as success, so a re-run exits 0.
       1  the escrow reverted a transaction
-      2  a file cannot be read, or was dropped as invalid: a bad or tampered signature,
-         another chain or escrow, a revoked or expired signature, an unknown grant or
-         milestone, a signer without the role, or a URI that looks like personal data
+      2  a file cannot be read, or was dropped as invalid. Invalid means a bad or tampered
+         signature, another chain or escrow, a revoked or expired signature, an unknown
+         grant or milestone, a signer without the role, or a URI that looks like personal data
     """
     from ape import networks
 
@@ -1058,7 +1058,7 @@ def _print_relay_report(report) -> None:
 @click.option("--poll", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="Seconds between cycles.")
 @click.option("--max-backoff", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
-              help="Longest pause, in seconds, between retries while the RPC endpoint fails.")
+              help="Maximum pause, in seconds, between retries while the RPC endpoint fails.")
 @click.option("--once", is_flag=True, help="Run one cycle and exit, for cron.")
 def keeper(account, deployments, inbox, database, poll, max_backoff, once):
     """Relay signature files from INBOX and reclaim lapsed milestones, until stopped.

@@ -8,11 +8,11 @@
 2. submits evidence submissions first, so approvals of that evidence can count at once. When
    several files carry different evidence for one milestone, only the most recently signed one
    is submitted;
-3. groups the approvals by grant, milestone and evidence hash, drops those for evidence that is
-   not current and those of attestors who already decided on-chain, keeps one approval per
-   attestor, and submits `approveWithSignatures` with exactly as many approvals as the quorum
-   still needs, in ascending order of attestor address. A group that has too few approvals is
-   reported with the number still missing, and nothing of it is sent.
+3. groups the approvals by grant, milestone and evidence hash. It drops approvals of evidence
+   that is not current and those of attestors who already decided on-chain, and keeps one
+   approval per attestor. It then submits `approveWithSignatures` with exactly as many
+   approvals as the quorum still needs, in ascending order of attestor address. A group that
+   has too few approvals is reported with the number still missing, and nothing of it is sent.
 
 Every step reads the chain first, so relaying the same files again sends nothing.
 """

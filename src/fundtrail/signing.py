@@ -747,7 +747,7 @@ def verify(signature_file: SignatureFile, *, now: int | None = None, snapshot=No
 
 
 def _contract_signature_check(signature_file: SignatureFile) -> Check:
-    """Describe what can be said offline about a signature whose file claims a contract signer.
+    """Return the offline check of a signature whose file claims a contract signer.
 
     Whether an address has code, and whether that code accepts a signature, is on-chain state,
     so the check stays unchecked. If the signature also recovers as an ECDSA signature, the

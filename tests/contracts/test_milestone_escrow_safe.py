@@ -45,7 +45,7 @@ ERC1271_MAGIC_VALUE = HexBytes("0x1626ba7e")
 
 # The Safe contracts are module-scoped because deploying them for every test made this file
 # about three times slower on the in-process chain. ape restores the chain to this module's
-# snapshot after each test, so no test sees another test's changes.
+# snapshot after each test, so no test observes another test's changes.
 @pytest.fixture(scope="module")
 def safe_deployment(deployer):
     return SafeDeployment.deploy(deployer)
