@@ -1098,3 +1098,7 @@ def keeper(account, deployments, inbox, database, poll, max_backoff, once):
         service.run(stop, poll_seconds=poll, max_backoff=max_backoff)
     finally:
         store.close()
+
+
+# The read-side commands live in their own module, which adds them to `cli` when imported.
+from fundtrail import cli_ledger  # noqa: E402, F401

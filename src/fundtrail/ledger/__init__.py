@@ -1,0 +1,65 @@
+"""The read side of FundTrail: an index of every event, the books rebuilt from it, the
+reconciliation audit, statements and the dashboard.
+
+`open_ledger` ties a ledger database to one deployment; `Indexer.sync` brings it up to date.
+"""
+
+import logging
+from pathlib import Path
+
+from fundtrail.contracts import ESCROW, REGISTRY
+from fundtrail.deployments import Deployment
+from fundtrail.ledger.decode import EventDecoder
+from fundtrail.ledger.indexer import Indexer, Ledger, RangePolicy, connect
+from fundtrail.ledger.reader import ChainReader
+
+logger = logging.getLogger(__name__)
+
+DATA_FOLDER = Path(".fundtrail/ledger")
+"""Where the default SQLite ledgers live, relative to the working folder."""
+
+
+def default_database(deployment: Deployment) -> Path:
+    """The SQLite file for `deployment`: one per chain and escrow, so redeploying starts afresh."""
+    escrow = deployment.contracts[ESCROW].address
+    return DATA_FOLDER / f"{deployment.chain_id}-{escrow}.sqlite"
+
+
+def contract_abis() -> dict[str, list[dict]]:
+    """Return the compiled ABIs of the escrow and the registry, from ape's project."""
+    from ape import project
+
+    return {
+        name: [entry.model_dump(mode="json", by_alias=True) for entry in getattr(project, name).contract_type.abi]
+        for name in (ESCROW, REGISTRY)
+    }
+
+
+def open_ledger(
+    deployment: Deployment,
+    web3,
+    *,
+    database: str | None = None,
+    confirmations: int = 0,
+    policy: RangePolicy = RangePolicy(),
+    abis: dict[str, list[dict]] | None = None,
+) -> Indexer:
+    """Return an indexer for `deployment`'s ledger in `database` (a path or SQLAlchemy URL)."""
+    if database is None:
+        path = default_database(deployment)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        database = str(path)
+    abis = abis or contract_abis()
+    escrow = deployment.contracts[ESCROW]
+    registry = deployment.contracts[REGISTRY]
+    ledger = Ledger(
+        connect(database),
+        chain_id=deployment.chain_id,
+        escrow=escrow.address,
+        registry=registry.address,
+        start_block=min(escrow.block, registry.block),
+    )
+    decoder = EventDecoder(
+        {"escrow": (escrow.address, abis[ESCROW]), "registry": (registry.address, abis[REGISTRY])}
+    )
+    return Indexer(ledger, ChainReader(web3), decoder, confirmations=confirmations, policy=policy)
