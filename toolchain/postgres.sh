@@ -5,7 +5,7 @@
 #   toolchain/postgres.sh stop DIR
 #
 # `start` prints the SQLAlchemy URL of the database `fundtrail_test`. The cluster trusts local
-# connections and skips fsync: it holds test data only and is deleted by `stop`.
+# connections and skips fsync, because it contains test data only, which `stop` deletes.
 set -euo pipefail
 
 command=${1:?usage: postgres.sh start DIR PORT | stop DIR}

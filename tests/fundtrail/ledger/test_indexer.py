@@ -14,8 +14,8 @@ EVIDENCE_URI = "ipfs://bafy-evidence-0"
 
 
 class LimitedReader(ChainReader):
-    """A real reader that refuses, like many hosted providers, ranges above `limit` blocks,
-    and records every range it was asked for."""
+    """A real reader that rejects, like many hosted providers, ranges above `limit` blocks,
+    and records every range requested."""
 
     def __init__(self, web3, limit: int | None = None):
         super().__init__(web3)

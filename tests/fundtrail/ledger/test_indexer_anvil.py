@@ -1,8 +1,8 @@
 """The ledger index against a real anvil process: raw JSON-RPC reads, batched block headers,
 and a reorganisation made with anvil's snapshot and revert.
 
-The test deploys the contracts and sends its transactions with web3.py, so it needs no ape
-network; anvil runs on port 8670, apart from every other test's chain.
+The tests deploy the contracts and send their transactions with web3.py, so they need no ape
+network. Their anvil runs on port 8670, apart from every other test's chain.
 """
 
 import subprocess
