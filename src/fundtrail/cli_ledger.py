@@ -105,9 +105,13 @@ def index(deployments, database, confirmations):
     if result.end_block < result.start_block:
         console.print(f"The ledger is up to date at block {indexer.ledger.last_block}.")
         return
+    rejected = f" ({plural(result.rejected, 'range')} rejected and split)" if result.rejected else ""
     console.print(
-        f"Indexed blocks {result.start_block:,} to {result.end_block:,}: {result.events:,} "
-        f"events in {result.requests:,} requests"
-        + (f" ({result.rejected:,} refused by the provider and split)" if result.rejected else "")
-        + f". Ledger: {indexer.ledger.engine.url.render_as_string(hide_password=True)}"
+        f"Indexed blocks {result.start_block:,} to {result.end_block:,}: "
+        f"{plural(result.events, 'event')} in {plural(result.requests, 'request')}{rejected}. "
+        f"Ledger: {indexer.ledger.engine.url.render_as_string(hide_password=True)}"
     )
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fundtrail.client import FundTrail
+from fundtrail.deployments import Deployment
 from fundtrail.donor import donor_commitment
 from fundtrail.evidence import hash_file
 from fundtrail.spec import GrantSpec, resolve_address
@@ -83,6 +84,8 @@ class DemoResult:
     roles: Roles
     grant_id: int
     project_id: int
+    deployment: Deployment
+    """Where the demo deployed its contracts, for the ledger."""
     steps: list[Step] = field(default_factory=list)
 
 
@@ -193,7 +196,7 @@ def run_demo(
         receipt = client.withdraw(token.address, funder.address, funder)
         record(5, f"Funder {funder.address[:10]} withdraws its credit", receipt)
 
-    return DemoResult(client, token, stablecoin, roles, grant_id, project_id, steps)
+    return DemoResult(client, token, stablecoin, roles, grant_id, project_id, deployment, steps)
 
 
 @dataclass(frozen=True)
