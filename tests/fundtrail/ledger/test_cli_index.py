@@ -85,3 +85,14 @@ def test_index_rejects_ledger_of_other_chain(index, grant_id, tmp_path, escrow):
         f"Error: The ledger database sqlite:///{database} has chain_id '5', but this index is for "
         "'1337'. Use another --database for this deployment, or delete the database to start over."
     )
+
+
+def test_index_shows_progress_on_a_terminal(index, grant_id, tmp_path, monkeypatch):
+    # rich treats the captured stderr as a terminal when TTY_COMPATIBLE is set.
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+
+    result = index("--database", tmp_path / "ledger.sqlite")
+
+    assert result.exit_code == 0, result.stderr
+    assert "Indexing" in result.stderr
+    assert "3 events" in result.stderr

@@ -243,3 +243,16 @@ def test_ledger_of_another_escrow_is_refused(make_indexer, deployment, chain, ab
         "is for '0x000000000000000000000000000000000000dEaD'. Use another --database for this "
         "deployment, or delete the database to start over."
     )
+
+
+def test_progress_is_reported_after_each_range(make_indexer, grant_id, chain):
+    chain.mine(20)
+    indexer = make_indexer(policy=RangePolicy(initial=8, maximum=8))
+    reports = []
+
+    result = indexer.sync(on_progress=reports.append)
+
+    ends = [report.last_block for report in reports]
+    assert ends == list(range(7, result.end_block, 8)) + [result.end_block]
+    assert {(report.start_block, report.end_block) for report in reports} == {(0, result.end_block)}
+    assert reports[-1].events == result.events
