@@ -115,3 +115,43 @@ def index(deployments, database, confirmations):
 
 def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+@cli.command("dashboard", cls=ChainCommand)
+@chain_options(sends=False)
+@ledger_options
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the site: new, empty, or holding a dashboard written before, which is "
+    "replaced.",
+)
+@click.option(
+    "--sync/--no-sync",
+    default=True,
+    show_default=True,
+    help="Index new events first, like `fundtrail index`. With --no-sync, the site shows the "
+    "ledger as it is; the network is still read for token symbols and decimals.",
+)
+def dashboard(deployments, database, out, sync):
+    """Write a static site of the ledger: totals, grants, funds flow and a donor lookup.
+
+    The site loads nothing from the network, so it works from a folder, offline, and can be
+    published on any static web host.
+    """
+    from fundtrail.client import FundTrail
+    from fundtrail.ledger.dashboard import build_dashboard
+
+    indexer = open_indexer(deployments, database, None)
+    if sync:
+        sync_with_progress(indexer)
+    client = FundTrail.from_deployment(load_deployment(deployments))
+    data, start_page = build_dashboard(indexer.ledger, client.token_info, out)
+
+    console = render.stdout()
+    console.print(
+        f"Wrote the dashboard of {len(data.grants):,} grants and {len(data.donors):,} donors, "
+        f"as of block {data.last_block:,}, to {out}."
+    )
+    console.print(f"Open {start_page} in a browser: {start_page.resolve().as_uri()}", soft_wrap=True)

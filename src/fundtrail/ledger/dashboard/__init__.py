@@ -14,7 +14,7 @@ from fundtrail.ledger.books import rebuild
 from fundtrail.ledger.dashboard.data import DashboardError, SiteData, build_site_data, ledger_tokens
 from fundtrail.ledger.dashboard.html import write_site
 from fundtrail.ledger.indexer import Ledger
-from fundtrail.units import TokenInfo
+from fundtrail.units import ETH, ETH_ADDRESS, TokenInfo
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +40,13 @@ def ledger_time(ledger: Ledger) -> int | None:
 def site_data(ledger: Ledger, token_info) -> SiteData:
     """Rebuild the books from `ledger` and compute the dashboard's figures.
 
-    `token_info(address)` returns the `TokenInfo` of each token the books mention.
+    `token_info(address)` returns the `TokenInfo` of each token the books mention; ETH, which
+    has no token contract to ask, is filled in here.
     """
     books = rebuild(ledger.events())
-    tokens: dict[str, TokenInfo] = {address: token_info(address) for address in ledger_tokens(books)}
+    tokens: dict[str, TokenInfo] = {
+        address: ETH if address == ETH_ADDRESS else token_info(address) for address in ledger_tokens(books)
+    }
     meta = ledger.meta()
     now = ledger_time(ledger)
     if now is None:
