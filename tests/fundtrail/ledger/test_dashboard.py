@@ -230,7 +230,7 @@ def test_write_refuses_foreign_folder(demo_ledger, usdc_info, tmp_path):
     site.mkdir()
     (site / "holiday.jpg").write_bytes(b"\xff\xd8")
 
-    with pytest.raises(DashboardError, match="is not empty and holds no dashboard written before"):
+    with pytest.raises(DashboardError, match="is not empty and contains no earlier dashboard"):
         build_dashboard(demo_ledger.indexer.ledger, {usdc_info.address: usdc_info}.__getitem__, site)
     assert [path.name for path in site.iterdir()] == ["holiday.jpg"]
 
@@ -343,7 +343,7 @@ def test_cli_writes_site(demo_ledger, tmp_path, chain):
 
     assert result.exit_code == 0, result.stderr
     output = " ".join(result.stdout.split())
-    assert "Wrote the dashboard of 1 grants and 3 donors" in output
+    assert "Wrote the dashboard of 1 grant and 3 donors" in output
     assert f"Open {site / 'index.html'} in a browser: {(site / 'index.html').as_uri()}" in output
     assert "45,000 USDC" in (site / "grants" / "grant-1.html").read_text(encoding="utf-8")
 
@@ -366,7 +366,7 @@ def test_cli_rejects_foreign_folder(demo_ledger, tmp_path, chain):
                       demo_ledger.deployments_path, "--database", demo_ledger.database)
 
     assert result.exit_code == 2
-    assert "is not empty and holds no dashboard written before" in " ".join(result.stderr.split())
+    assert "is not empty and contains no earlier dashboard" in " ".join(result.stderr.split())
 
 
 def _run_cli(chain, *args):

@@ -33,13 +33,17 @@ REPOSITORY = Path(__file__).resolve().parents[3]
 ARTIFACTS = Path(os.environ.get("FUNDTRAIL_TEST_ARTIFACTS", REPOSITORY / ".fundtrail" / "test-artifacts"))
 
 
+_INSTALL = (
+    "Install Chromium with `apt-get install -y chromium` and Playwright with "
+    "`pip install playwright==1.65.2`."
+)
+
+
 def _missing(reason: str) -> None:
-    if os.environ.get("CI"):
+    """Skip the browser tests for `reason`, or fail them when the CI variable is set."""
+    if "CI" in os.environ:
         pytest.fail(f"{reason}, and CI is set, so the browser tests must run. {_INSTALL}")
     pytest.skip(f"{reason}. {_INSTALL}")
-
-
-_INSTALL = "Install Chromium with `apt-get install -y chromium` and run `make setup` for Playwright."
 
 
 @pytest.fixture(scope="module")
@@ -227,8 +231,8 @@ def test_funds_flow_diagram_and_table(visit, site, demo_ledger):
 
     flow = page.locator("section.flow")
     assert flow.count() == 1
-    assert flow.locator("svg path.band").count() == 10
-    assert flow.locator("table.flows tbody tr").count() == 10
+    assert flow.locator("svg path.band").count() == 11
+    assert flow.locator("table.flows tbody tr").count() == 11
     recipient = flow.locator("svg g.node-recipient text").text_content()
     assert "38,500 USDC" in recipient
     assert "Returned to funders" in flow.locator("svg g.node-returned text").text_content()
@@ -236,7 +240,7 @@ def test_funds_flow_diagram_and_table(visit, site, demo_ledger):
 
 
 def test_page_with_external_image_is_caught(browser, tmp_path):
-    # The guard itself: a page that asks for an outside resource must show up in the record.
+    # The guard itself: a page that requests an outside resource must show up in the record.
     page_file = tmp_path / "leak.html"
     page_file.write_text('<!doctype html><img src="https://example.org/pixel.png" alt="">')
     session = Visit(browser)

@@ -50,8 +50,8 @@ def site_data(ledger: Ledger, token_info) -> SiteData:
     meta = ledger.meta()
     now = ledger_time(ledger)
     if now is None:
-        # NOTE: Before the first sync nothing is stored, not even a block time; the statuses
-        # then refer to time 0, which is harmless because there are no grants to rate.
+        # NOTE: Before the first sync the ledger stores no block, so there is no block time.
+        # Statuses then refer to time 0, which is harmless because there are no grants yet.
         now = 0
     return build_site_data(
         books,

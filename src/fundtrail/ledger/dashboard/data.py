@@ -23,7 +23,7 @@ class DashboardError(FundTrailError):
 
 @dataclass(frozen=True)
 class TokenTotals:
-    """What the ledger shows for one token, in its base units."""
+    """The ledger's totals of one token, in its base units."""
 
     token: TokenInfo
     grants: int
@@ -52,9 +52,9 @@ class TimelineEntry:
     log_index: int
     tx_hash: str
     event: str
-    """What happened, in a few words, such as "Milestone 1 released"."""
+    """A short description of the event, such as "Milestone 1 released"."""
     account: str | None
-    """Who acted or received, where the event has one such party."""
+    """The party that acted or received, where the event has one."""
     amount: int | None
     detail: str = ""
 
@@ -114,9 +114,10 @@ class FlowNode:
     key: str
     label: str
     column: int
-    """0 donors, 1 projects and grants, 2 milestones, 3 where the money ended up."""
+    """0 donors, 1 projects and grants, 2 milestones and forwarded gifts, 3 where the money
+    ended up."""
     kind: str
-    """donor, project, grant, milestone, recipient, returned or held."""
+    """donor, project, grant, milestone, forward, recipient, returned or held."""
     href: str | None = None
     """A page of the site about this node, relative to the site's root."""
 
@@ -127,7 +128,7 @@ class FlowLink:
     target: str
     amount: int
     kind: str
-    """gift, funding, allocation, release, return or held: how the diagram colours it."""
+    """gift, funding, forward, allocation, release, return or held: how the diagram colours it."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ class Gift:
 
 @dataclass(frozen=True)
 class ShareRow:
-    """What became of a donor's part of one milestone, or of a refund."""
+    """The outcome of a donor's part of one milestone, or of a refund."""
 
     milestone: int | None
     """None for a refund after failed funding."""
@@ -417,8 +418,15 @@ def funds_flow(books: Books, token: TokenInfo, payout_projects: dict[str, int]) 
             continue
         project_key = f"project:{donation.project_id}"
         nodes.setdefault(project_key, FlowNode(project_key, f"Project {donation.project_id}", 1, "project"))
+        # The registry forwards a direct gift in the same transaction. The diagram still
+        # passes it through the milestone column, so that no band crosses that column's nodes.
+        forward_key = f"forward:{donation.project_id}"
+        nodes.setdefault(
+            forward_key, FlowNode(forward_key, f"Project {donation.project_id}: forwarded at once", 2, "forward")
+        )
         add_link(donor_key[donation.donor], project_key, donation.amount, "gift")
-        add_link(project_key, recipient_node(donation.payout), donation.amount, "release")
+        add_link(project_key, forward_key, donation.amount, "forward")
+        add_link(forward_key, recipient_node(donation.payout), donation.amount, "release")
 
     for grant in sorted(books.grants.values(), key=lambda grant: grant.grant_id):
         if grant.token != token.address:

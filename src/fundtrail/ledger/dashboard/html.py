@@ -31,7 +31,7 @@ MARKER = ".fundtrail-dashboard"
 else's, and is never overwritten."""
 
 OWN_ENTRIES = ("index.html", "flow.html", "donors.html", "grants", "assets", MARKER)
-"""What a rebuild replaces in a folder it wrote before; anything else there stays."""
+"""The entries a rebuild replaces in a folder it wrote before. Other files there stay."""
 
 _PACKAGE = Path(__file__).parent
 
@@ -52,6 +52,7 @@ _MILESTONE_STATUS_NAMES = {
 _FLOW_KINDS = {
     "gift": "Gift to project",
     "funding": "Grant funding",
+    "forward": "Forwarded by the registry",
     "allocation": "Milestone amount",
     "release": "Paid to recipient",
     "return": "Returned to funders",
@@ -155,8 +156,8 @@ def _prepare(out: Path) -> None:
     if out.is_dir() and any(out.iterdir()):
         if not (out / MARKER).is_file():
             raise DashboardError(
-                f"{out} is not empty and holds no dashboard written before, so it is left as "
-                "it is. Pass an empty or new folder with --out."
+                f"{out} is not empty and contains no earlier dashboard (no {MARKER} file), so "
+                "it was not changed. Pass an empty or new folder with --out."
             )
         for name in OWN_ENTRIES:
             entry = out / name

@@ -74,8 +74,8 @@ def layout(flow: FundsFlow) -> SankeyLayout:
         ),
         default=1.0,
     )
-    # A column with many small nodes grows taller than COLUMN_HEIGHT because of the minimum
-    # node height; the drawing grows with it rather than letting nodes overlap.
+    # The minimum node height can make a column of many small nodes taller than
+    # COLUMN_HEIGHT. The drawing then grows with it, so nodes never overlap.
     boxes: dict[str, NodeBox] = {}
     height = 0.0
     for column, nodes in columns.items():

@@ -11,14 +11,14 @@
   const ADDRESS = /^0x[0-9a-f]{40}$/;
 
   function show(address) {
-    const wanted = address.trim().toLowerCase();
-    if (!ADDRESS.test(wanted)) {
+    const expected = address.trim().toLowerCase();
+    if (!ADDRESS.test(expected)) {
       message.textContent = "Enter an address: 0x followed by 40 hexadecimal digits.";
       return;
     }
     let found = false;
     for (const section of sections) {
-      const match = section.dataset.address === wanted;
+      const match = section.dataset.address === expected;
       section.hidden = !match;
       found = found || match;
     }
