@@ -369,6 +369,16 @@ def test_cli_rejects_foreign_folder(demo_ledger, tmp_path, chain):
     assert "is not empty and contains no earlier dashboard" in " ".join(result.stderr.split())
 
 
+def test_cli_help_has_no_account():
+    result = CliRunner(mix_stderr=False).invoke(cli, ["dashboard", "--help"])
+    text = " ".join(result.stdout.split())
+
+    assert result.exit_code == 0, result.stderr
+    assert "--account" not in text
+    assert "--out DIRECTORY" in text
+    assert "--sync / --no-sync" in text
+
+
 def _run_cli(chain, *args):
     # NOTE: As in test_cli.py, `--network` makes ape 0.8.51 empty the chain's snapshot list,
     # which ape's test isolation needs, so it is put back after the command.

@@ -93,8 +93,10 @@ class Visit:
             route.abort()
 
     def open(self, site: Path, path: str):
-        self.page.goto((site / path).as_uri() if "#" not in path else
-                       (site / path.split("#")[0]).as_uri() + "#" + path.split("#")[1])
+        """Open `path`, relative to `site`, which may end in a #fragment."""
+        page_path, _, fragment = path.partition("#")
+        url = (site / page_path).as_uri() + (f"#{fragment}" if fragment else "")
+        self.page.goto(url)
         self.page.wait_for_load_state("load")
         return self.page
 
