@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from fundtrail.cli import cli
 from fundtrail.grants import GrantStatus, MilestoneStatus
-from fundtrail.ledger.books import Books, GrantBook, Mark, MilestoneBook, PayoutRecord
+from fundtrail.ledger.books import Books, Evidence, GrantBook, Mark, MilestoneBook, PayoutRecord, Vote
 from fundtrail.ledger.dashboard import (
     DashboardError,
     build_dashboard,
@@ -294,6 +294,32 @@ def test_refunded_grant_flows_back():
     shares = {donor.address: donor.shares[0].rows for donor in site.donors}
     assert [(row.outcome, row.amount, row.exact) for row in shares[funder]] == [("returned", 300, True)]
     assert [(row.outcome, row.amount, row.exact) for row in shares[other]] == [("held", 200, True)]
+
+
+def test_timeline_marks_relays_and_rejections():
+    funder, attestor, keeper = "0x" + "f1" * 20, "0x" + "a7" * 20, "0x" + "4e" * 20
+    grant = _grant(1, [1_000], {funder: 1_000})
+    milestone = grant.milestones[0]
+    first, second = "0x" + "e1" * 32, "0x" + "e2" * 32
+    milestone.evidence = [
+        Evidence(first, "ipfs://first", grant.recipient, Mark("0x" + "01" * 32, 6, 0, 1_100), rejected=True),
+        Evidence(second, "ipfs://second", grant.recipient, Mark("0x" + "03" * 32, 8, 0, 1_300)),
+    ]
+    milestone.votes = [
+        Vote(attestor, first, False, "0x" + "bb" * 32, None, Mark("0x" + "02" * 32, 7, 0, 1_200)),
+        Vote(attestor, second, True, None, keeper, Mark("0x" + "04" * 32, 9, 1, 1_400)),
+    ]
+    site = _site(Books(grants={1: grant}))
+
+    entries = [(entry.event, entry.account, entry.detail) for entry in site.grants[0].timeline]
+    assert entries == [
+        ("Grant created", grant.creator, "1 milestone, 1 of 1 attestors"),
+        ("Funded", funder, ""),
+        ("Milestone 0 evidence submitted", grant.recipient, "ipfs://first (rejected)"),
+        ("Milestone 0 rejected", attestor, ""),
+        ("Milestone 0 evidence submitted", grant.recipient, "ipfs://second"),
+        ("Milestone 0 approved", attestor, f"relayed by {keeper}"),
+    ]
 
 
 def test_open_milestone_past_deadline():

@@ -333,11 +333,12 @@ def grant_page(
 def grant_timeline(grant: GrantBook, registry: str) -> list[TimelineEntry]:
     """Return every event of `grant` that the books keep, in chain order."""
     created = grant.created
+    milestones = f"{len(grant.milestones)} milestone" + ("" if len(grant.milestones) == 1 else "s")
     entries = [
         TimelineEntry(
             created.timestamp, created.block_number, created.log_index, created.tx_hash,
             "Grant created", grant.creator, grant.total,
-            f"{len(grant.milestones)} milestones, {grant.threshold} of {len(grant.attestors)} attestors",
+            f"{milestones}, {grant.threshold} of {len(grant.attestors)} attestors",
         )
     ]
     for funder, payer, amount, mark in grant.fundings:
