@@ -163,11 +163,7 @@ def dashboard(deployments, database, out, sync, confirmations):
     data, start_page = build_dashboard(indexer.ledger, client.token_info, out)
 
     console.print(
-        f"Wrote the dashboard of {_count(len(data.grants), 'grant')} and "
-        f"{_count(len(data.donors), 'donor')}, as of block {data.last_block:,}, to {out}."
+        f"Wrote the dashboard of {plural(len(data.grants), 'grant')} and "
+        f"{plural(len(data.donors), 'donor')}, as of block {data.last_block:,}, to {out}."
     )
     console.print(f"Open {start_page} in a browser: {start_page.resolve().as_uri()}", soft_wrap=True)
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
