@@ -115,3 +115,55 @@ def index(deployments, database, confirmations):
 
 def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+@cli.command("dashboard", cls=ChainCommand)
+@chain_options(sends=False)
+@ledger_options
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the site: a new or empty folder, or one with an earlier dashboard, which "
+    "is replaced.",
+)
+@click.option(
+    "--sync/--no-sync",
+    default=True,
+    show_default=True,
+    help="Index new events first, like `fundtrail index`. With --no-sync, the site shows the "
+    "ledger as it is; the network is still read for token symbols and decimals.",
+)
+@click.option(
+    "--confirmations",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Blocks to leave unread behind the head when syncing, as for `fundtrail index`. "
+    f"Defaults to 0 on local chains and {REMOTE_CONFIRMATIONS} elsewhere.",
+)
+def dashboard(deployments, database, out, sync, confirmations):
+    """Write a static site of the ledger: totals, grants, funds flow and a donor lookup.
+
+    The site loads nothing from the network, so it works from a folder, offline, and can be
+    published on any static web host.
+    """
+    from fundtrail.client import FundTrail
+    from fundtrail.ledger.dashboard import build_dashboard
+
+    console = render.stdout()
+    indexer = open_indexer(deployments, database, confirmations)
+    if sync:
+        result = sync_with_progress(indexer)
+        if result.rolled_back_to is not None:
+            console.print(
+                f"[yellow]The chain was reorganised:[/] rolled back to block {result.rolled_back_to} "
+                "and read again from there."
+            )
+    client = FundTrail.from_deployment(load_deployment(deployments))
+    data, start_page = build_dashboard(indexer.ledger, client.token_info, out)
+
+    console.print(
+        f"Wrote the dashboard of {plural(len(data.grants), 'grant')} and "
+        f"{plural(len(data.donors), 'donor')}, as of block {data.last_block:,}, to {out}."
+    )
+    console.print(f"Open {start_page} in a browser: {start_page.resolve().as_uri()}", soft_wrap=True)

@@ -1,15 +1,18 @@
-"""Fixtures for the ledger tests: a deployment record of the test contracts and its indexer."""
+"""Fixtures for the ledger tests: a deployment record of the test contracts and its indexer,
+and a ledger of the demo's whole lifecycle."""
 
 import os
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from fundtrail.contracts import ESCROW, REGISTRY
-from fundtrail.deployments import ContractRecord, Deployment
+from fundtrail.deployments import ContractRecord, Deployment, DeploymentsFile
 from fundtrail.ledger import contract_abis, open_ledger, schema
+from fundtrail.ledger.books import Books, rebuild
 from fundtrail.ledger.indexer import connect
 
 NO_TX = "0x" + "00" * 32
@@ -98,3 +101,36 @@ def postgres_url(postgres_server):
     schema.metadata.drop_all(engine)
     engine.dispose()
     return postgres_server
+
+
+@dataclass
+class DemoLedger:
+    result: object
+    """The `DemoResult` of `run_demo`."""
+    deployments_path: Path
+    """A deployments file that records the demo's deployment."""
+    database: str
+    """The SQLite file the indexer wrote."""
+    indexer: object
+    books: Books
+
+
+@pytest.fixture(scope="module")
+def demo_ledger(tmp_path_factory, chain, abis):
+    """The demo run on the test chain, with every event indexed and the books rebuilt.
+
+    Module-scoped, because the demo takes a few seconds and the tests only read its chain and
+    ledger.
+    """
+    from ape import accounts
+
+    from fundtrail.demo import run_demo
+
+    folder = tmp_path_factory.mktemp("demo-ledger")
+    result = run_demo(accounts.test_accounts)
+    deployments_path = folder / "deployments.json"
+    DeploymentsFile(deployments_path).save(result.deployment)
+    database = str(folder / "ledger.sqlite")
+    indexer = open_ledger(result.deployment, chain.provider.web3, database=database, abis=abis)
+    indexer.sync()
+    return DemoLedger(result, deployments_path, database, indexer, rebuild(indexer.ledger.events()))
