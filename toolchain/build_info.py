@@ -1,15 +1,14 @@
 """Compile the project's contracts into a Hardhat-style build-info file for slither.
 
-slither cannot drive ape, and no native solc can be installed here, so this script compiles
-with the same solc-js wrapper as `ape compile` (toolchain/solc.js) and writes the standard JSON
-input and output the way Hardhat does: `<out>/build-info/<name>.json` with the keys
-`solcVersion`, `input` and `output`. slither then reads it with
-`--compile-force-framework hardhat --hardhat-ignore-compile`.
+slither cannot drive ape, and the project installs no native solc. This script therefore
+compiles with the solc-js wrapper that `ape compile` uses (toolchain/solc.js). It writes the
+standard JSON input and output the way Hardhat does, as `<out>/build-info/<name>.json` with
+the keys `solcVersion`, `input` and `output`, which crytic-compile reads for slither.
 
-The compiler settings come from ape-config.yaml, so this build and `ape compile` cannot drift
-apart. The one difference is where OpenZeppelin is read from: ape copies the dependency into
-contracts/.cache/, and this build reads the same npm package in place, so that slither reports
-its files under node_modules/, which crytic-compile treats as a dependency.
+The compiler settings are read from ape-config.yaml, the file ape reads them from. The one
+difference is where OpenZeppelin comes from: ape copies the dependency into contracts/.cache/,
+while this build reads the same npm package in place. slither then reports OpenZeppelin files
+under node_modules/, which crytic-compile treats as a dependency.
 
 Run it with the project's virtual environment, which has PyYAML:
 
@@ -28,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SOLC_WRAPPER = ROOT / "toolchain" / "solc.js"
 BUILD_INFO_FORMAT = "hh-sol-build-info-1"
 
-# Per contract, what Hardhat selects and crytic-compile reads; the AST is selected per file.
+# The outputs that Hardhat selects for each contract and crytic-compile reads. The AST is
+# selected per file.
 CONTRACT_OUTPUTS = [
     "abi",
     "devdoc",
@@ -84,19 +84,22 @@ def _remappings(root: Path, config: dict) -> list[str]:
 
 
 def collect_sources(root: Path, contracts: Path) -> dict[str, dict]:
-    """Return every Solidity file under `contracts`, keyed by its path relative to `root`.
+    """Return the Solidity file `contracts`, or every one under the folder `contracts`, keyed
+    by its path relative to `root`.
 
     ape's copies of dependencies in contracts/.cache/ are left out: this build imports the
     dependencies from their own folders.
     """
+    location = root / contracts
+    paths = [location] if location.is_file() else sorted(location.rglob("*.sol"))
     sources = {}
-    for path in sorted((root / contracts).rglob("*.sol")):
+    for path in paths:
         relative = path.relative_to(root)
         if ".cache" in relative.parts:
             continue
         sources[relative.as_posix()] = {"content": path.read_text()}
     if not sources:
-        raise BuildInfoError(f"no .sol files found under {root / contracts}")
+        raise BuildInfoError(f"no .sol files found at {location}")
     return sources
 
 
@@ -123,7 +126,7 @@ def compile_standard_json(root: Path, standard_input: dict) -> dict:
 
 
 def build(root: Path, contracts: Path, out: Path, name: str) -> Path:
-    """Compile `contracts` and write the build-info file; return its path."""
+    """Compile `contracts`, write the build-info file and return its path."""
     version, settings = read_compiler_settings(root)
     standard_input = {
         "language": "Solidity",
@@ -172,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "--contracts",
         type=Path,
         default=Path("contracts"),
-        help="folder of .sol files, relative to --root",
+        help="a .sol file, or a folder of them, relative to --root",
     )
     parser.add_argument(
         "--out",

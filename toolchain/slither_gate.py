@@ -6,10 +6,12 @@ with the Python of .venv-slither, where slither-analyzer is installed:
     .venv-slither/bin/python toolchain/slither_gate.py --artifacts .build/slither \
         --expect-contract MilestoneEscrow --expect-contract DonationRegistry
 
-Exit codes: 0 when the gate passes; 1 when a High or Medium finding is left, or a
-`// slither-disable-next-line` comment silences nothing; 2 when the analysis itself is
-unusable (no build-info, an include path that selects no file, an expected contract that was
-not analysed).
+Exit codes:
+    0  the gate passes.
+    1  a High or Medium finding is left, or a `// slither-disable-next-line` comment silences
+       nothing.
+    2  the analysis is unusable: no build-info, an include path that selects no file, or an
+       expected contract that was not analysed.
 
 The script calls slither's Python API instead of the `slither` command. Given the project
 folder as its target, the command looks for a hardhat.config.js before it applies
@@ -29,7 +31,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-# Findings of these impacts fail the gate; the others are printed for review.
+# Findings of these impacts fail the gate. The others are printed for review.
 BLOCKING_IMPACTS = ("High", "Medium")
 IMPACT_ORDER = ("High", "Medium", "Low", "Informational", "Optimization")
 
@@ -47,7 +49,7 @@ class AnalysisError(Exception):
 
 @dataclass
 class Analysis:
-    """What one slither run found.
+    """The result of one slither run.
 
     `contracts` are all the contracts slither analysed, dependencies and mocks included.
     `included_files` are the files, relative to the project folder, whose findings count.
@@ -96,8 +98,8 @@ def analyse(root: Path, artifacts: Path, include_paths: list[str], expected: lis
         compilation,
         include_paths=include_patterns,
         # slither's triage mode stores the findings a user hides in slither.db.json, and every
-        # later run that finds the file hides them again. The gate points at a file that never
-        # exists, so only disable comments in the code can silence a finding.
+        # later run that finds the file hides them again. The gate points at a path that nothing
+        # writes, so only disable comments in the code can silence a finding.
         triage_database=str(root / artifacts / "no-triage-database.json"),
     )
     contracts = sorted({contract.name for contract in slither.contracts})
@@ -125,7 +127,7 @@ def analyse(root: Path, artifacts: Path, include_paths: list[str], expected: lis
 
 
 def selects(patterns: list[str], file: str) -> bool:
-    """Tell whether findings in `file`, an absolute path, count; with no patterns, all count."""
+    """Tell whether findings in `file`, an absolute path, count. Without patterns, all count."""
     return not patterns or any(re.search(pattern, file) for pattern in patterns)
 
 
@@ -182,9 +184,10 @@ def judge(analysis: Analysis) -> int:
     if findings:
         print(format_findings(findings))
     for comment in analysis.stale_comments:
+        detectors = ",".join(comment["detectors"])
         print(
-            f"slither: stale comment: `slither-disable-next-line {','.join(comment['detectors'])}` at "
-            f"{comment['file']}#{comment['line']} silences nothing; delete it"
+            f"slither: stale comment: `slither-disable-next-line {detectors}` at "
+            f"{comment['file']}#{comment['line']} silences nothing. Delete it."
         )
     counts = ", ".join(
         f"{sum(finding['impact'] == impact for finding in findings)} {impact}"
@@ -198,8 +201,9 @@ def judge(analysis: Analysis) -> int:
     failures = blocking(findings)
     if failures:
         print(
-            f"slither: FAILED: {len(failures)} High or Medium finding(s). Fix each one, or accept it "
-            "with `// slither-disable-next-line <detector> (reason)` on the line above it."
+            f"slither: FAILED: {len(failures)} High or Medium finding(s). Fix each one, or "
+            "accept it with `// slither-disable-next-line <detector> (reason)` on the line "
+            "above it."
         )
     if analysis.stale_comments:
         print(f"slither: FAILED: {len(analysis.stale_comments)} stale disable comment(s).")
@@ -236,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--include-paths",
         default=DEFAULT_INCLUDE_PATHS,
-        help="comma-separated regular expressions, relative to --root, of the files whose findings count",
+        help="comma-separated regular expressions, relative to --root, of the files whose "
+        "findings count",
     )
     parser.add_argument(
         "--expect-contract",
