@@ -18,11 +18,17 @@ export PATH := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin:$(CURDIR
 OFFLINE := HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 NO_PROXY=127.0.0.1,localhost
 
 SOLC := .solcx/solc-v0.8.30
+# slither-analyzer has a virtual environment of its own. It installs solc-select, whose `solc`
+# command tries to download compilers, and .venv/bin, where it would land, is on PATH below.
+SLITHER_VENV := .venv-slither
+SLITHER_BUILD := .build/slither
 STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 STAMP_BUILD := .build/.compiled
+STAMP_SLITHER := $(SLITHER_VENV)/.installed
+CONTRACT_SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*')
 
-.PHONY: setup compile demo demo-offline test anvil clean
+.PHONY: setup compile demo demo-offline slither test anvil clean
 
 setup: $(STAMP_PY) $(STAMP_NPM) $(SOLC) $(STAMP_BUILD)
 
@@ -42,7 +48,7 @@ $(SOLC): toolchain/solc.js $(STAMP_NPM)
 	printf '#!/bin/sh\nexec node "%s/toolchain/solc.js" "$$@"\n' "$(CURDIR)" > $@
 	chmod +x $@
 
-$(STAMP_BUILD): $(STAMP_PY) $(STAMP_NPM) $(SOLC) $(shell find contracts -name '*.sol' -not -path '*/.cache/*') ape-config.yaml
+$(STAMP_BUILD): $(STAMP_PY) $(STAMP_NPM) $(SOLC) $(CONTRACT_SOURCES) ape-config.yaml
 	$(OFFLINE) $(BIN)/ape compile
 	touch $@
 
@@ -56,6 +62,25 @@ demo-offline: compile
 	rm -rf .fundtrail/demo-offline
 	$(OFFLINE) $(BIN)/ape run demo --network $(NETWORK) --offline .fundtrail/demo-offline
 
+$(STAMP_SLITHER): requirements-slither.lock
+	test -x $(SLITHER_VENV)/bin/python || $(PYTHON) -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SLITHER_VENV)/bin/python -m pip install --quiet -r requirements-slither.lock
+	touch $@
+
+# The same compile as `ape compile` (settings from ape-config.yaml, solc-js through
+# toolchain/solc.js), written as a Hardhat build-info file, the format slither reads.
+$(SLITHER_BUILD)/build-info/fundtrail.json: $(STAMP_PY) $(STAMP_NPM) $(CONTRACT_SOURCES) ape-config.yaml \
+		toolchain/build_info.py toolchain/solc.js
+	$(OFFLINE) $(BIN)/python toolchain/build_info.py --out $(SLITHER_BUILD) --name fundtrail
+
+# Static analysis of contracts/*.sol and contracts/interfaces/, without the mocks in
+# contracts/test/ and without OpenZeppelin. Fails on a High or Medium finding that no
+# `// slither-disable-next-line` comment accepts, and on such a comment that silences nothing.
+slither: $(STAMP_SLITHER) $(SLITHER_BUILD)/build-info/fundtrail.json
+	$(OFFLINE) $(SLITHER_VENV)/bin/python toolchain/slither_gate.py --artifacts $(SLITHER_BUILD) \
+		--report $(SLITHER_BUILD)/report.json --expect-contract MilestoneEscrow --expect-contract DonationRegistry
+
 # The anvil the contract tests start, or connect to if one already listens there. The tests
 # set it themselves instead of taking APE_FOUNDRY_HOST from the shell: after
 # docs/local-chains.md, that variable points at the persistent anvil, and the tests would write
@@ -63,10 +88,10 @@ demo-offline: compile
 # already uses 8545.
 TEST_ANVIL_HOST ?= http://127.0.0.1:8545
 
-# The whole suite on ape's in-process chain, then the contract tests on anvil, then the tests
-# that start chain processes of their own: the ganache smoke test and the keeper's end-to-end
-# tests, which kill and restart anvil and the keeper.
-test: compile
+# Static analysis first, then the whole suite on ape's in-process chain, then the contract tests
+# on anvil, then the tests that start chain processes of their own: the ganache smoke test and
+# the keeper's end-to-end tests, which kill and restart anvil and the keeper.
+test: compile slither
 	$(OFFLINE) $(BIN)/ape test tests -m "not ganache and not anvil" -p no:cacheprovider
 	$(OFFLINE) APE_FOUNDRY_HOST=$(TEST_ANVIL_HOST) $(BIN)/ape test tests/contracts -m "not ganache and not anvil" -p no:cacheprovider --network ethereum:local:foundry
 	$(OFFLINE) $(BIN)/ape test tests -m "ganache or anvil" -p no:cacheprovider

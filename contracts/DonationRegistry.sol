@@ -37,6 +37,9 @@ contract DonationRegistry is IDonationRegistry, Ownable2Step, ReentrancyGuard {
     /// @param escrow_ The MilestoneEscrow that grant donations go into.
     /// @param registrar The first registrar, for example a consortium Safe.
     constructor(address escrow_, address registrar) Ownable(registrar) {
+        if (escrow_ == address(0)) {
+            revert ZeroEscrow();
+        }
         escrow = escrow_;
     }
 

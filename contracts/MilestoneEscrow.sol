@@ -213,6 +213,7 @@ contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard, EIP712 {
         Milestone storage milestone = _getMilestone(grantId, grant, milestoneIndex);
         _requireFullyFunded(grantId, grant);
         _requireUnsettled(grantId, milestoneIndex, milestone);
+        // slither-disable-next-line timestamp (deadlines and expiries are defined in block time)
         if (block.timestamp < milestone.deadline) {
             revert MilestoneDeadlineNotReached(grantId, milestoneIndex, milestone.deadline);
         }
@@ -498,6 +499,7 @@ contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard, EIP712 {
         if (terms.threshold == 0 || terms.threshold > attestorCount) {
             revert InvalidThreshold(terms.threshold, attestorCount);
         }
+        // slither-disable-next-line timestamp (deadlines and expiries are defined in block time)
         if (terms.fundingDeadline <= block.timestamp) {
             revert FundingDeadlineNotInFuture(terms.fundingDeadline, block.timestamp);
         }
@@ -521,6 +523,7 @@ contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard, EIP712 {
     }
 
     /// @dev Records `amount` from the caller as `funder`'s contribution, then collects it.
+    // slither-disable-next-line cyclomatic-complexity (a flat list of checks, one per documented error)
     function _fund(uint256 grantId, address funder, uint256 amount) private {
         // Checks.
         Grant storage grant = _getGrant(grantId);
@@ -530,6 +533,7 @@ contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard, EIP712 {
         if (funder == address(0)) {
             revert ZeroFunder();
         }
+        // slither-disable-next-line timestamp (deadlines and expiries are defined in block time)
         if (block.timestamp >= grant.fundingDeadline) {
             revert FundingClosed(grantId, grant.fundingDeadline);
         }
@@ -631,6 +635,7 @@ contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard, EIP712 {
     function _useSignature(uint256 grantId, address signer, bytes32 digest, uint64 expiry, bytes calldata signature)
         private
     {
+        // slither-disable-next-line timestamp (deadlines and expiries are defined in block time)
         if (block.timestamp >= expiry) {
             revert SignatureExpired(signer, expiry);
         }
@@ -725,6 +730,7 @@ contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard, EIP712 {
 
     /// @dev Sends ETH with a fixed gas allowance and without copying return data, so that the
     /// receiver can neither use up the caller's gas nor bloat its memory.
+    // slither-disable-next-line assembly (a Solidity call would copy all return data into memory)
     function _trySendEth(address to, uint256 amount) private returns (bool success) {
         assembly ("memory-safe") {
             success := call(ETH_PAYOUT_GAS, to, amount, 0, 0, 0, 0)
@@ -769,6 +775,7 @@ contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard, EIP712 {
     /// @dev Checks that the milestone is unsettled and its deadline not reached.
     function _requireOpen(uint256 grantId, uint256 milestoneIndex, Milestone storage milestone) private view {
         _requireUnsettled(grantId, milestoneIndex, milestone);
+        // slither-disable-next-line timestamp (deadlines and expiries are defined in block time)
         if (block.timestamp >= milestone.deadline) {
             revert MilestoneDeadlinePassed(grantId, milestoneIndex, milestone.deadline);
         }
@@ -807,6 +814,7 @@ contract MilestoneEscrow is IMilestoneEscrow, ReentrancyGuard, EIP712 {
 
     function _grantStatus(Grant storage grant) private view returns (GrantStatus) {
         if (grant.funded < grant.total) {
+            // slither-disable-next-line timestamp (deadlines and expiries are defined in block time)
             return block.timestamp < grant.fundingDeadline ? GrantStatus.Funding : GrantStatus.FundingFailed;
         }
         return grant.settledCount == grant.milestoneCount ? GrantStatus.Completed : GrantStatus.Active;

@@ -68,6 +68,8 @@ interface IDonationRegistry {
                                  ERRORS
     //////////////////////////////////////////////////////////////*/
 
+    /// @notice The escrow given to the constructor is the zero address.
+    error ZeroEscrow();
     /// @notice No project has this id.
     error ProjectNotFound(uint256 projectId);
     /// @notice The project admin is the zero address.

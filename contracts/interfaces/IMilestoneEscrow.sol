@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+// slither-disable-next-line pragma (interfaces accept any compiler from 0.8.24, while the contracts pin 0.8.30)
 pragma solidity ^0.8.24;
 
 /// @title IMilestoneEscrow
@@ -302,16 +303,20 @@ interface IMilestoneEscrow {
     //////////////////////////////////////////////////////////////*/
 
     /// @notice Largest number of milestones in one grant.
+    // slither-disable-next-line naming-convention (the getter of a public constant keeps its UPPER_CASE name)
     function MAX_MILESTONES() external view returns (uint256);
 
     /// @notice Largest number of attestors in one grant.
+    // slither-disable-next-line naming-convention (the getter of a public constant keeps its UPPER_CASE name)
     function MAX_ATTESTORS() external view returns (uint256);
 
     /// @notice Largest number of distinct funders of one grant. A reclaim pays each funder in
     /// one transaction, so this bounds its gas.
+    // slither-disable-next-line naming-convention (the getter of a public constant keeps its UPPER_CASE name)
     function MAX_FUNDERS() external view returns (uint256);
 
     /// @notice Gas forwarded with each ETH payout. A recipient that needs more is credited.
+    // slither-disable-next-line naming-convention (the getter of a public constant keeps its UPPER_CASE name)
     function ETH_PAYOUT_GAS() external view returns (uint256);
 
     /*//////////////////////////////////////////////////////////////

@@ -50,6 +50,11 @@ def test_registry_starts_empty(registry, escrow, registrar):
     assert registry.VERSION() == "0.1.0"
 
 
+def test_constructor_rejects_zero_escrow(project, registry, deployer, registrar):
+    with reverts(registry.ZeroEscrow):
+        deployer.deploy(project.DonationRegistry, ZERO_ADDRESS, registrar)
+
+
 def test_register_project_stores_pending_project(registry, project_admin, payout, stranger):
     args = (project_admin, payout, METADATA_HASH, METADATA_URI)
     assert registry.registerProject.call(*args, sender=stranger) == 1
