@@ -1,0 +1,318 @@
+"""The reconciliation audit against real contracts on the in-process chain.
+
+Most tests run the demo's lifecycle, index it, then change the chain (forced ETH, tokens sent
+straight to the escrow) or the ledger database (a deleted or altered event row) and check the
+exact report.
+"""
+
+import json
+import sqlite3
+from dataclasses import replace
+
+import pytest
+from conftest import deployment_of
+
+from fundtrail.grants import GrantStatus
+from fundtrail.ledger.audit import (
+    AuditError,
+    ChainViews,
+    Checked,
+    Discrepancy,
+    Kind,
+    TokenBalance,
+    audit,
+)
+from fundtrail.ledger.books import ETH, rebuild
+
+USDC = 10**6
+ETHER = 10**18
+GRANT_ID = 1
+DEMO_CHECKED = Checked(
+    events=23, grants=1, milestones=3, funders=2, projects=1, donations=2, credits=2, tokens=2
+)
+
+
+@pytest.fixture
+def views(demo_index, chain):
+    return ChainViews.of_ledger(demo_index.ledger, chain.provider.web3)
+
+
+def audit_demo(demo_index, views):
+    """Read new events, then audit the demo's ledger at its last block."""
+    demo_index.sync()
+    return audit(demo_index.ledger, views)
+
+
+def edit_ledger(path, statement: str, *parameters) -> int:
+    """Run one SQL statement on the ledger file, as someone with database access could, and
+    return the number of rows it changed."""
+    with sqlite3.connect(path) as connection:
+        return connection.execute(statement, parameters).rowcount
+
+
+def test_demo_audit_is_clean(demo, demo_index, views, chain):
+    report = audit_demo(demo_index, views)
+
+    assert report.discrepancies == []
+    assert report.clean
+    assert report.block == chain.blocks.head.number
+    assert report.timestamp == chain.blocks.head.timestamp
+    assert report.escrow == demo.client.escrow.address
+    assert report.registry == demo.client.registry.address
+    assert report.checked == DEMO_CHECKED
+    assert report.balances == [
+        TokenBalance(ETH, balance=0, held=0, credits=0),
+        TokenBalance(demo.stablecoin.address, balance=0, held=0, credits=0),
+    ]
+    assert report.surpluses == []
+
+
+def test_forced_eth_is_surplus(demo, demo_index, views, project, accounts):
+    escrow = demo.client.escrow.address
+    # The constructor self-destructs into the escrow, which has no way to refuse the ETH.
+    accounts[9].deploy(project.ForceEtherSender, escrow, value=3 * ETHER)
+
+    report = audit_demo(demo_index, views)
+
+    assert report.discrepancies == []
+    assert report.clean
+    assert report.surpluses == [TokenBalance(ETH, balance=3 * ETHER, held=0, credits=0)]
+    assert report.surpluses[0].surplus == 3 * ETHER
+    assert report.to_json()["surpluses"] == [{"token": ETH, "amount": str(3 * ETHER)}]
+
+
+def test_tokens_sent_directly_are_surplus(demo, demo_index, views):
+    escrow = demo.client.escrow.address
+    demo.stablecoin.mint(escrow, 250 * USDC, sender=demo.roles.deployer)
+
+    report = audit_demo(demo_index, views)
+
+    assert report.discrepancies == []
+    assert report.surpluses == [
+        TokenBalance(demo.stablecoin.address, balance=250 * USDC, held=0, credits=0)
+    ]
+
+
+def test_deleted_payout_row_breaks_books(demo_index, views, ledger_path):
+    deleted = edit_ledger(
+        ledger_path,
+        "DELETE FROM ledger_events WHERE event = 'Payout' AND grant_id = ? "
+        "AND json_extract(args, '$.kind') = 0 AND json_extract(args, '$.milestoneIndex') = 0",
+        GRANT_ID,
+    )
+    assert deleted == 1
+
+    report = audit(demo_index.ledger, views)
+
+    assert report.discrepancies == [
+        Discrepancy(Kind.BOOKS, "grant 1", "payouts", 45_000 * USDC, 32_500 * USDC),
+        Discrepancy(Kind.BOOKS, "grant 1 milestone 0", "payouts", 12_500 * USDC, 0),
+        Discrepancy(Kind.BOOKS, "grant 1 milestone 0", "settlements", 1, 0),
+    ]
+    assert not report.clean
+
+
+def test_altered_funding_amount_differs_from_chain(demo, demo_index, views, ledger_path):
+    donor = demo.roles.grant_donor.address
+    changed = edit_ledger(
+        ledger_path,
+        "UPDATE ledger_events SET amount = '4000000000', "
+        "args = json_set(args, '$.amount', 4000000000) "
+        "WHERE event = 'GrantFunded' AND grant_id = ? AND account = ?",
+        GRANT_ID,
+        donor,
+    )
+    assert changed == 1
+    token = demo.stablecoin.address
+
+    report = audit(demo_index.ledger, views)
+
+    # The books now miss 1,000 USDC of funding: the grant looks underfunded after its
+    # deadline, and it paid out more than it received.
+    assert report.discrepancies == [
+        Discrepancy(Kind.GRANT, "grant 1", "status", GrantStatus.FundingFailed, GrantStatus.Completed),
+        Discrepancy(Kind.GRANT, "grant 1", "funded", 44_000 * USDC, 45_000 * USDC),
+        Discrepancy(Kind.GRANT, "grant 1", "held", -1_000 * USDC, 0),
+        Discrepancy(Kind.FUNDER, f"grant 1 funder {donor}", "contributionOf", 4_000 * USDC, 5_000 * USDC),
+        Discrepancy(
+            Kind.BOOKS, "grant 1", "released + reclaimed, at most funded", 44_000 * USDC, 45_000 * USDC
+        ),
+        Discrepancy(Kind.TOKEN, f"token {token}", "totalHeld", -1_000 * USDC, 0),
+    ]
+
+
+def test_deleted_credit_goes_negative(demo, demo_index, views, ledger_path):
+    donor = demo.roles.grant_donor.address
+    token = demo.stablecoin.address
+    deleted = edit_ledger(
+        ledger_path,
+        "DELETE FROM ledger_events WHERE event = 'Payout' AND account = ? "
+        "AND json_extract(args, '$.kind') = 1",
+        donor,
+    )
+    assert deleted == 1
+
+    report = audit(demo_index.ledger, views)
+
+    subject = f"account {donor} token {token}"
+    assert report.discrepancies == [
+        Discrepancy(Kind.BOOKS, "grant 1", "payouts", 45_000 * USDC, 45_000 * USDC - 833_333_333),
+        Discrepancy(Kind.BOOKS, "grant 1 milestone 2", "payouts", 7_500 * USDC, 7_500 * USDC - 833_333_333),
+        Discrepancy(Kind.BOOKS, subject, "credit, never below 0", 0, -833_333_333),
+        Discrepancy(Kind.CREDIT, subject, "creditOf", -833_333_333, 0),
+        Discrepancy(Kind.TOKEN, f"token {token}", "totalCredits", -833_333_333, 0),
+    ]
+
+
+def test_duplicated_release_is_paid_twice(demo_index, views, ledger_path):
+    # Copy milestone 0's release and its payout into a made-up transaction in the same block.
+    copied = edit_ledger(
+        ledger_path,
+        "INSERT INTO ledger_events SELECT block_number, log_index + 1000, "
+        "'0x' || substr(tx_hash, 3, 63) || 'f', contract, event, grant_id, project_id, account, "
+        "token, amount, args FROM ledger_events "
+        "WHERE event IN ('MilestoneReleased', 'Payout') AND grant_id = ? "
+        "AND json_extract(args, '$.milestoneIndex') = 0",
+        GRANT_ID,
+    )
+    assert copied == 2
+
+    report = audit(demo_index.ledger, views)
+
+    token_subject = f"token {report.balances[1].token}"
+    assert report.discrepancies == [
+        Discrepancy(Kind.GRANT, "grant 1", "released", 50_000 * USDC, 37_500 * USDC),
+        Discrepancy(Kind.GRANT, "grant 1", "held", -12_500 * USDC, 0),
+        Discrepancy(
+            Kind.BOOKS, "grant 1", "released + reclaimed, at most funded", 45_000 * USDC, 57_500 * USDC
+        ),
+        Discrepancy(Kind.BOOKS, "grant 1 milestone 0", "payouts", 12_500 * USDC, 25_000 * USDC),
+        Discrepancy(Kind.BOOKS, "grant 1 milestone 0", "settlements", 1, 2),
+        Discrepancy(Kind.TOKEN, token_subject, "totalHeld", -12_500 * USDC, 0),
+    ]
+
+
+def test_report_json_has_exact_values(demo_index, views, ledger_path):
+    edit_ledger(
+        ledger_path,
+        "DELETE FROM ledger_events WHERE event = 'Payout' AND grant_id = ? "
+        "AND json_extract(args, '$.kind') = 0 AND json_extract(args, '$.milestoneIndex') = 1",
+        GRANT_ID,
+    )
+
+    data = audit(demo_index.ledger, views).to_json()
+
+    # The JSON must survive a round trip, with amounts as decimal text.
+    assert json.loads(json.dumps(data)) == data
+    assert data["clean"] is False
+    assert data["checked"] == vars(replace(DEMO_CHECKED, events=DEMO_CHECKED.events - 1))
+    assert data["discrepancies"] == [
+        {
+            "kind": "books",
+            "subject": "grant 1",
+            "field": "payouts",
+            "expected": "45000000000",
+            "actual": "20000000000",
+        },
+        {
+            "kind": "books",
+            "subject": "grant 1 milestone 1",
+            "field": "payouts",
+            "expected": "25000000000",
+            "actual": "0",
+        },
+        {
+            "kind": "books",
+            "subject": "grant 1 milestone 1",
+            "field": "settlements",
+            "expected": "1",
+            "actual": "0",
+        },
+    ]
+
+
+def test_credited_payout_reconciles(
+    project, escrow, registry, chain, make_terms, grant_maker, attestors, stranger, ngo, open_index
+):
+    rejecter = stranger.deploy(project.EthRejecter)
+    escrow.createAndFundGrant(
+        make_terms(token=ETH, amounts=[2 * ETHER], recipient=rejecter),
+        2 * ETHER,
+        value=2 * ETHER,
+        sender=grant_maker,
+    )
+    evidence = b"\x42" * 32
+    rejecter.submitEvidence(escrow, GRANT_ID, 0, evidence, sender=stranger)
+    for attestor in attestors[:2]:
+        escrow.approve(GRANT_ID, 0, evidence, sender=attestor)
+    assert escrow.creditOf(rejecter, ETH) == 2 * ETHER
+
+    indexer = open_index(deployment_of(escrow, registry, chain))
+    indexer.sync()
+    views = ChainViews.of_ledger(indexer.ledger, chain.provider.web3)
+    report = audit(indexer.ledger, views)
+
+    assert report.discrepancies == []
+    assert report.balances == [TokenBalance(ETH, balance=2 * ETHER, held=0, credits=2 * ETHER)]
+    books = rebuild(indexer.ledger.events())
+    assert dict(books.credits) == {(rejecter.address, ETH): 2 * ETHER}
+
+    rejecter.withdraw(escrow, ETH, ngo, sender=stranger)
+    indexer.sync()
+    report = audit(indexer.ledger, views)
+
+    assert report.discrepancies == []
+    assert report.balances == [TokenBalance(ETH, balance=0, held=0, credits=0)]
+
+
+def test_status_follows_audited_block(
+    escrow, registry, usdc, chain, make_terms, grant_maker, open_index
+):
+    usdc.approve(escrow, 500 * USDC, sender=grant_maker)
+    terms = make_terms(token=usdc, amounts=[1_000 * USDC])
+    receipt = escrow.createAndFundGrant(terms, 500 * USDC, sender=grant_maker)
+    funding_deadline = terms[2]
+    chain.pending_timestamp = funding_deadline
+    chain.mine()
+
+    indexer = open_index(deployment_of(escrow, registry, chain, tokens={"USDC": usdc.address}))
+    indexer.sync()
+    views = ChainViews.of_ledger(indexer.ledger, chain.provider.web3)
+    before = audit(indexer.ledger, views, receipt.block_number)
+    after = audit(indexer.ledger, views)
+
+    assert before.timestamp < funding_deadline
+    assert before.discrepancies == []
+    assert after.timestamp == funding_deadline
+    assert after.discrepancies == []
+    assert after.balances[1] == TokenBalance(usdc.address, balance=500 * USDC, held=500 * USDC, credits=0)
+    # The statuses differ, so each side must have used its own block's time.
+    grant = rebuild(indexer.ledger.events()).grants[GRANT_ID]
+    assert grant.status(before.timestamp) == GrantStatus.Funding
+    assert grant.status(after.timestamp) == GrantStatus.FundingFailed
+
+
+def test_block_beyond_ledger_raises(demo_index, views):
+    last_block = demo_index.ledger.last_block
+
+    with pytest.raises(AuditError) as raised:
+        audit(demo_index.ledger, views, last_block + 1)
+
+    assert str(raised.value) == (
+        f"The ledger has read events up to block {last_block}, so it cannot be audited at block "
+        f"{last_block + 1}. Run `fundtrail index` first, or audit at block {last_block} or lower."
+    )
+
+
+def test_books_without_block_raise(demo_index, views):
+    books = rebuild(demo_index.ledger.events())
+
+    with pytest.raises(AuditError, match="^Auditing rebuilt books needs the block"):
+        audit(books, views)
+
+
+def test_rebuilt_books_audit_like_ledger(demo_index, views):
+    books = rebuild(demo_index.ledger.events())
+    block = demo_index.ledger.last_block
+
+    assert audit(books, views, block) == audit(demo_index.ledger, views)
