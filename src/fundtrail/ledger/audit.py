@@ -3,7 +3,7 @@
 `audit` rebuilds every grant, project and credit from the ledger's events up to one block, and
 compares the result, at that same block, with the escrow's and the registry's view functions
 and with the token balances the escrow holds. It also checks the accounting rules that the
-rebuilt books must obey whatever the chain says:
+rebuilt books must obey whatever the chain returns:
 
 - each grant's released plus reclaimed amount is at most its funded amount (so that funded ==
   released + reclaimed + held with held >= 0), and funded is at most the grant's total;
@@ -56,14 +56,14 @@ class AuditError(FundTrailError):
 
 
 class Kind(StrEnum):
-    """What a discrepancy is about."""
+    """Category of a discrepancy: the view or rule that found it."""
 
     ESCROW = "escrow"
     """An escrow-wide count: `grantCount`."""
     GRANT = "grant"
     """A `getGrant` field, the attestors, the funders, or a grant that only one side has."""
     MILESTONE = "milestone"
-    """A `getMilestone` field."""
+    """A `getMilestone` field, or `isEvidenceRejected` of one evidence hash."""
     FUNDER = "funder"
     """`contributionOf` or `isRefunded` of one funder of one grant."""
     CREDIT = "credit"
@@ -75,9 +75,9 @@ class Kind(StrEnum):
     PROJECT = "project"
     """A `getProject` field, `totalDonated`, or a project that only one side has."""
     SHORTFALL = "shortfall"
-    """The escrow holds less of a token than its grants and credits need."""
+    """The escrow's balance of a token is below what its grants and credits need."""
     BOOKS = "books"
-    """An accounting rule that the rebuilt books break, whatever the chain says."""
+    """An accounting rule that the rebuilt books break, whatever the chain returns."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class Discrepancy:
 
     kind: Kind
     subject: str
-    """What the value belongs to, such as `grant 3 milestone 1`, `token 0x...` or
+    """Identifier of the value's owner, such as `grant 3 milestone 1`, `token 0x...` or
     `account 0x... token 0x...`."""
     field: str
     """The view function, struct field or accounting rule compared."""
@@ -99,7 +99,7 @@ class Discrepancy:
 
 @dataclass(frozen=True)
 class TokenBalance:
-    """The escrow's balance of one token against what the rebuilt books say it must hold."""
+    """The escrow's balance of one token, next to the amounts the rebuilt books require."""
 
     token: str
     balance: int
@@ -329,6 +329,8 @@ class _Auditor:
         self._grants_only_on_chain()
 
         self._credits()
+        # NOTE: A token that no grant or credit uses and the deployments file does not list is
+        # never read, so surplus in such a token goes unreported.
         tokens = sorted(books.tokens() | {ETH} | {to_checksum_address(token) for token in extra_tokens})
         balances = [self._token(token) for token in tokens]
 
@@ -422,6 +424,14 @@ class _Auditor:
             for name, value in expected.items():
                 actual = MilestoneStatus(view[name]) if name == "status" else view[name]
                 self.compare(Kind.MILESTONE, milestone_subject, name, value, actual)
+            for evidence in milestone.evidence:
+                self.compare(
+                    Kind.MILESTONE,
+                    f"{milestone_subject} evidence {evidence.evidence_hash}",
+                    "isEvidenceRejected",
+                    evidence.rejected,
+                    self.escrow("isEvidenceRejected", grant.grant_id, milestone.index, evidence.evidence_hash),
+                )
 
     def _grants_only_on_chain(self) -> None:
         """Report grants the escrow has but the books lack: ids above the books' highest."""
@@ -481,6 +491,8 @@ class _Auditor:
         for (account, token), minimum in lowest.items():
             self.rule(f"account {account} token {token}", "credit, never below 0", 0, minimum, minimum >= 0)
 
+        # NOTE: `creditOf` is read only for the (account, token) pairs in the books. A credit the
+        # books lack altogether shows up only in the token's `totalCredits`.
         for (account, token), amount in self.books.credits.items():
             self.compare(
                 Kind.CREDIT, f"account {account} token {token}", "creditOf", amount, self.escrow("creditOf", account, token)
@@ -496,7 +508,7 @@ class _Auditor:
             balance = self.views.balance(token, self.block)
         except (ContractLogicError, ValueError) as error:
             raise AuditError(
-                f"Cannot read the escrow's balance of token {token} at block {self.block}: "
+                f"Failed to read the escrow's balance of token {token} at block {self.block}: "
                 f"{error}. Check that the address is an ERC-20 token on this chain."
             ) from error
         item = TokenBalance(token, balance, held, credits)

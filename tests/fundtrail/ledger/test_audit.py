@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 from conftest import deployment_of
 
-from fundtrail.grants import GrantStatus
+from fundtrail.grants import GrantStatus, MilestoneStatus
 from fundtrail.ledger.audit import (
     AuditError,
     ChainViews,
@@ -316,3 +316,60 @@ def test_rebuilt_books_audit_like_ledger(demo_index, views):
     block = demo_index.ledger.last_block
 
     assert audit(books, views, block) == audit(demo_index.ledger, views)
+
+
+@pytest.fixture
+def funded_grant(escrow, usdc, make_terms, grant_maker):
+    """A USDC grant of one 1,000 USDC milestone, funded in full."""
+    usdc.approve(escrow, 1_000 * USDC, sender=grant_maker)
+    escrow.createAndFundGrant(make_terms(token=usdc, amounts=[1_000 * USDC]), 1_000 * USDC, sender=grant_maker)
+    return GRANT_ID
+
+
+def test_votes_map_to_attestor_bitmaps(
+    funded_grant, escrow, registry, usdc, chain, ngo, attestors, open_index, ledger_path
+):
+    evidence = "0x" + "42" * 32
+    escrow.submitEvidence(funded_grant, 0, evidence, "ipfs://bafy-evidence", sender=ngo)
+    escrow.approve(funded_grant, 0, evidence, sender=attestors[2])
+    escrow.reject(funded_grant, 0, evidence, b"\x01" * 32, sender=attestors[0])
+    milestone = escrow.getMilestone(funded_grant, 0)
+    assert (milestone.approvals, milestone.rejections) == (0b100, 0b001)
+
+    indexer = open_index(deployment_of(escrow, registry, chain, tokens={"USDC": usdc.address}))
+    indexer.sync()
+    views = ChainViews.of_ledger(indexer.ledger, chain.provider.web3)
+
+    assert audit(indexer.ledger, views).discrepancies == []
+
+    edit_ledger(ledger_path, "DELETE FROM ledger_events WHERE event = 'MilestoneApproved'")
+    assert audit(indexer.ledger, views).discrepancies == [
+        Discrepancy(Kind.MILESTONE, "grant 1 milestone 0", "approvals", 0, 0b100),
+        Discrepancy(Kind.MILESTONE, "grant 1 milestone 0", "approvalCount", 0, 1),
+    ]
+
+
+def test_rejected_evidence_reconciles(
+    funded_grant, escrow, registry, usdc, chain, ngo, attestors, open_index, ledger_path
+):
+    evidence = "0x" + "43" * 32
+    escrow.submitEvidence(funded_grant, 0, evidence, "ipfs://bafy-evidence", sender=ngo)
+    for attestor in attestors[:2]:
+        escrow.reject(funded_grant, 0, evidence, b"\x02" * 32, sender=attestor)
+    assert escrow.isEvidenceRejected(funded_grant, 0, evidence)
+
+    indexer = open_index(deployment_of(escrow, registry, chain, tokens={"USDC": usdc.address}))
+    indexer.sync()
+    views = ChainViews.of_ledger(indexer.ledger, chain.provider.web3)
+
+    assert audit(indexer.ledger, views).discrepancies == []
+
+    edit_ledger(ledger_path, "DELETE FROM ledger_events WHERE event = 'EvidenceRejected'")
+    subject = "grant 1 milestone 0"
+    assert audit(indexer.ledger, views).discrepancies == [
+        Discrepancy(Kind.MILESTONE, subject, "status", MilestoneStatus.EvidenceSubmitted, MilestoneStatus.AwaitingEvidence),
+        Discrepancy(Kind.MILESTONE, subject, "evidenceHash", evidence, "0x" + "00" * 32),
+        Discrepancy(Kind.MILESTONE, subject, "rejections", 0b011, 0),
+        Discrepancy(Kind.MILESTONE, subject, "rejectionCount", 2, 0),
+        Discrepancy(Kind.MILESTONE, f"{subject} evidence {evidence}", "isEvidenceRejected", False, True),
+    ]
