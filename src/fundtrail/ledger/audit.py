@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from eth_utils import to_checksum_address
-from web3.exceptions import ContractLogicError
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from fundtrail.contracts import ESCROW, REGISTRY
 from fundtrail.errors import FundTrailError
@@ -53,6 +53,20 @@ _SETTLED = (MilestoneStatus.Released, MilestoneStatus.Reclaimed)
 
 class AuditError(FundTrailError):
     """The audit cannot run: a block the ledger has not read, or a view that cannot be called."""
+
+
+class ViewReverted(AuditError):
+    """A view function reverted, such as `getGrant` of an id that the contract does not have."""
+
+
+def _revert_errors() -> tuple[type[Exception], ...]:
+    # ape's in-process chain sends eth_call to eth-tester, which raises its own TransactionFailed
+    # on a revert where a node behind web3 raises ContractLogicError.
+    try:
+        from eth_tester.exceptions import TransactionFailed
+    except ImportError:
+        return (ContractLogicError,)
+    return (ContractLogicError, TransactionFailed)
 
 
 class Kind(StrEnum):
@@ -232,7 +246,12 @@ class ChainViews:
     def _call(self, contract_name: str, function: str, args: tuple, block: int):
         """Call a view and return its result, with a struct as a dict and bytes as 0x hex."""
         contract = self._contracts[contract_name]
-        result = getattr(contract.functions, function)(*args).call(block_identifier=block)
+        try:
+            result = getattr(contract.functions, function)(*args).call(block_identifier=block)
+        except _revert_errors() as error:
+            raise ViewReverted(
+                f"{contract_name}.{function}{args} reverted at block {block}: {error}"
+            ) from error
         outputs = contract.get_function_by_name(function).abi["outputs"]
         if len(outputs) == 1:
             return _plain(result, outputs[0])
@@ -245,6 +264,12 @@ class ChainViews:
         """Return the escrow's balance of `token` (the zero address for ETH) at `block`."""
         if token == ETH:
             return self.web3.eth.get_balance(self.escrow_address, block)
+        # Checked first because eth-tester returns 0 for a call to an address without code.
+        if not self.web3.eth.get_code(to_checksum_address(token), block):
+            raise AuditError(
+                f"Token {token} has no contract code at block {block}. Check the token addresses "
+                "in the deployments file for this network."
+            )
         erc20 = self.web3.eth.contract(address=to_checksum_address(token), abi=ERC20_BALANCE_ABI)
         return erc20.functions.balanceOf(self.escrow_address).call(block_identifier=block)
 
@@ -273,7 +298,7 @@ def audit(
                 f"block {block}. Run `fundtrail index` first, or audit at block {last_block} or "
                 "lower."
             )
-        books = rebuild(source.events(schema.events.c.block_number <= block))
+        books = _replay(source.events(schema.events.c.block_number <= block))
     else:
         if block is None:
             raise AuditError("Auditing rebuilt books needs the block they were rebuilt up to.")
@@ -289,6 +314,19 @@ def audit(
         len(report.surpluses),
     )
     return report
+
+
+def _replay(rows: list[dict]) -> Books:
+    try:
+        return rebuild(rows)
+    except (KeyError, IndexError) as error:
+        # An event about a grant, milestone or project that no earlier event created.
+        raise AuditError(
+            f"The ledger's events cannot be replayed ({type(error).__name__}: {error}): an event "
+            "refers to a grant, milestone or project that no earlier event created, so the "
+            "ledger database is damaged or was edited. Delete it and run `fundtrail index` to "
+            "read the events again."
+        ) from error
 
 
 class _Auditor:
@@ -322,11 +360,14 @@ class _Auditor:
         books = self.books
         timestamp = self.views.timestamp(self.block)
 
-        self.compare(Kind.ESCROW, "escrow", "grantCount", len(books.grants), self.escrow("grantCount"))
+        grant_count = self.escrow("grantCount")
+        self.compare(Kind.ESCROW, "escrow", "grantCount", len(books.grants), grant_count)
         for grant in books.grants.values():
             self._grant(grant, timestamp)
             self._grant_rules(grant)
-        self._grants_only_on_chain()
+        # Grant ids count up from 1, so ids above the books' highest exist only on the chain.
+        for grant_id in range(max(books.grants, default=0) + 1, grant_count + 1):
+            self.compare(Kind.GRANT, f"grant {grant_id}", "exists", False, True)
 
         self._credits()
         # NOTE: A token that no grant or credit uses and the deployments file does not list is
@@ -362,7 +403,7 @@ class _Auditor:
         subject = f"grant {grant.grant_id}"
         try:
             view = self.escrow("getGrant", grant.grant_id)
-        except ContractLogicError:
+        except ViewReverted:
             self.compare(Kind.GRANT, subject, "exists", True, False)
             return
 
@@ -408,7 +449,7 @@ class _Auditor:
             milestone_subject = f"{subject} milestone {milestone.index}"
             try:
                 view = self.escrow("getMilestone", grant.grant_id, milestone.index)
-            except ContractLogicError:
+            except ViewReverted:
                 self.compare(Kind.MILESTONE, milestone_subject, "exists", True, False)
                 continue
             expected = {
@@ -432,12 +473,6 @@ class _Auditor:
                     evidence.rejected,
                     self.escrow("isEvidenceRejected", grant.grant_id, milestone.index, evidence.evidence_hash),
                 )
-
-    def _grants_only_on_chain(self) -> None:
-        """Report grants the escrow has but the books lack: ids above the books' highest."""
-        count = self.escrow("grantCount")
-        for grant_id in range(max(self.books.grants, default=0) + 1, count + 1):
-            self.compare(Kind.GRANT, f"grant {grant_id}", "exists", False, True)
 
     # Accounting rules on the rebuilt books.
 
@@ -506,7 +541,7 @@ class _Auditor:
         self.compare(Kind.TOKEN, subject, "totalCredits", credits, self.escrow("totalCredits", token))
         try:
             balance = self.views.balance(token, self.block)
-        except (ContractLogicError, ValueError) as error:
+        except (*_revert_errors(), BadFunctionCallOutput) as error:
             raise AuditError(
                 f"Failed to read the escrow's balance of token {token} at block {self.block}: "
                 f"{error}. Check that the address is an ERC-20 token on this chain."
@@ -522,7 +557,8 @@ class _Auditor:
 
     def _registry(self) -> None:
         books = self.books
-        self.compare(Kind.REGISTRY, "registry", "projectCount", len(books.projects), self.registry("projectCount"))
+        project_count = self.registry("projectCount")
+        self.compare(Kind.REGISTRY, "registry", "projectCount", len(books.projects), project_count)
         self.compare(Kind.REGISTRY, "registry", "donationCount", len(books.donations), self.registry("donationCount"))
         # NOTE: Without an OwnershipTransferred event in the indexed range, the books have no
         # registrar, and the owner is reported as a discrepancy with an expected value of None.
@@ -532,7 +568,7 @@ class _Auditor:
             subject = f"project {project.project_id}"
             try:
                 view = self.registry("getProject", project.project_id)
-            except ContractLogicError:
+            except ViewReverted:
                 self.compare(Kind.PROJECT, subject, "exists", True, False)
                 continue
             expected = {
@@ -554,8 +590,7 @@ class _Auditor:
                     self.registry("totalDonated", project.project_id, token),
                 )
 
-        count = self.registry("projectCount")
-        for project_id in range(max(books.projects, default=0) + 1, count + 1):
+        for project_id in range(max(books.projects, default=0) + 1, project_count + 1):
             self.compare(Kind.PROJECT, f"project {project_id}", "exists", False, True)
 
 

@@ -373,3 +373,67 @@ def test_rejected_evidence_reconciles(
         Discrepancy(Kind.MILESTONE, subject, "rejectionCount", 2, 0),
         Discrepancy(Kind.MILESTONE, f"{subject} evidence {evidence}", "isEvidenceRejected", False, True),
     ]
+
+
+def test_grant_only_in_books_is_reported(demo_index, views, ledger_path):
+    copied = edit_ledger(
+        ledger_path,
+        "INSERT INTO ledger_events SELECT block_number, log_index + 1000, tx_hash, contract, "
+        "event, 2, project_id, account, token, amount, json_set(args, '$.grantId', 2) "
+        "FROM ledger_events WHERE event = 'GrantCreated'",
+    )
+    assert copied == 1
+
+    report = audit(demo_index.ledger, views)
+
+    assert report.discrepancies == [
+        Discrepancy(Kind.ESCROW, "escrow", "grantCount", 2, 1),
+        Discrepancy(Kind.GRANT, "grant 2", "exists", True, False),
+    ]
+
+
+def test_grant_only_on_chain_is_reported(demo, demo_index, views, ledger_path):
+    # Without the grant's events, the grant exists only on the chain, and the withdrawals of
+    # the credits its reclaim created are left without those credits.
+    edit_ledger(ledger_path, "DELETE FROM ledger_events WHERE grant_id IS NOT NULL")
+
+    report = audit(demo_index.ledger, views)
+
+    token = demo.stablecoin.address
+    grant_maker = f"account {demo.roles.grant_maker.address} token {token}"
+    grant_donor = f"account {demo.roles.grant_donor.address} token {token}"
+    assert report.discrepancies == [
+        Discrepancy(Kind.ESCROW, "escrow", "grantCount", 0, 1),
+        Discrepancy(Kind.GRANT, "grant 1", "exists", False, True),
+        Discrepancy(Kind.BOOKS, grant_maker, "credit, never below 0", 0, -6_666_666_667),
+        Discrepancy(Kind.BOOKS, grant_donor, "credit, never below 0", 0, -833_333_333),
+        Discrepancy(Kind.CREDIT, grant_maker, "creditOf", -6_666_666_667, 0),
+        Discrepancy(Kind.CREDIT, grant_donor, "creditOf", -833_333_333, 0),
+        Discrepancy(Kind.TOKEN, f"token {token}", "totalCredits", -7_500 * USDC, 0),
+        Discrepancy(Kind.REGISTRY, "registry", "donationCount", 1, 2),
+    ]
+
+
+def test_unreplayable_ledger_raises(demo_index, views, ledger_path):
+    edit_ledger(ledger_path, "DELETE FROM ledger_events WHERE event = 'GrantCreated'")
+
+    with pytest.raises(AuditError) as raised:
+        audit(demo_index.ledger, views)
+
+    assert str(raised.value) == (
+        "The ledger's events cannot be replayed (KeyError: 1): an event refers to a grant, "
+        "milestone or project that no earlier event created, so the ledger database is damaged "
+        "or was edited. Delete it and run `fundtrail index` to read the events again."
+    )
+
+
+def test_token_without_contract_raises(demo_index, views, accounts):
+    not_a_token = accounts[9].address
+
+    with pytest.raises(AuditError) as raised:
+        audit(demo_index.ledger, views, tokens=(not_a_token,))
+
+    assert str(raised.value) == (
+        f"Token {not_a_token} has no contract code at block {demo_index.ledger.last_block}. "
+        "Check the token addresses in the deployments file for this network."
+    )
