@@ -15,7 +15,7 @@ rebuilt books must obey whatever the chain returns:
 
 Any balance above held plus credits is surplus (ETH forced in by `selfdestruct`, tokens sent
 straight to the escrow): it is reported but is no discrepancy, since the contracts never count
-it and nobody can take it out.
+it and no function pays it out.
 
 The audit logs and returns an `AuditReport`; the CLI renders it.
 """
@@ -345,8 +345,8 @@ class _Auditor:
             )
             self.found.append(Discrepancy(kind, subject, name, expected, actual))
 
-    def rule(self, subject: str, name: str, required, actual, holds: bool) -> None:
-        if not holds:
+    def rule(self, subject: str, name: str, required, actual, satisfied: bool) -> None:
+        if not satisfied:
             logger.warning("Books break %s on %s: required %s, have %s", name, subject, required, actual)
             self.found.append(Discrepancy(Kind.BOOKS, subject, name, required, actual))
 

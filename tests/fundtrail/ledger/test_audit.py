@@ -437,3 +437,24 @@ def test_token_without_contract_raises(demo_index, views, accounts):
         f"Token {not_a_token} has no contract code at block {demo_index.ledger.last_block}. "
         "Check the token addresses in the deployments file for this network."
     )
+
+
+def test_refund_reconciles(escrow, registry, usdc, chain, make_terms, grant_maker, open_index, ledger_path):
+    usdc.approve(escrow, 400 * USDC, sender=grant_maker)
+    terms = make_terms(token=usdc, amounts=[1_000 * USDC])
+    escrow.createAndFundGrant(terms, 400 * USDC, sender=grant_maker)
+    chain.pending_timestamp = terms[2]
+    escrow.refund(GRANT_ID, grant_maker, sender=grant_maker)
+
+    indexer = open_index(deployment_of(escrow, registry, chain, tokens={"USDC": usdc.address}))
+    indexer.sync()
+    views = ChainViews.of_ledger(indexer.ledger, chain.provider.web3)
+
+    assert audit(indexer.ledger, views).discrepancies == []
+    assert escrow.isRefunded(GRANT_ID, grant_maker)
+
+    edit_ledger(ledger_path, "DELETE FROM ledger_events WHERE event = 'Payout'")
+    assert audit(indexer.ledger, views).discrepancies == [
+        Discrepancy(Kind.BOOKS, "grant 1", "payouts", 400 * USDC, 0),
+        Discrepancy(Kind.BOOKS, f"grant 1 funder {grant_maker.address}", "refund payouts", [400 * USDC], []),
+    ]
