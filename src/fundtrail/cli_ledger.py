@@ -233,9 +233,10 @@ def _print_audit(report, tokens: dict[str, TokenInfo]) -> None:
             str(item.kind), item.subject, item.field, escape(_show(item.expected)), escape(_show(item.actual))
         )
     console.print(discrepancies)
+    count = len(report.discrepancies)
+    noun = "discrepancy" if count == 1 else "discrepancies"
     console.print(
-        f"[bold red]{len(report.discrepancies)} discrepancies[/] between the books and the chain "
-        f"at block {report.block:,}."
+        f"[bold red]{count:,} {noun}[/] between the books and the chain at block {report.block:,}."
     )
 
 

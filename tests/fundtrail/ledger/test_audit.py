@@ -10,7 +10,14 @@ import sqlite3
 from dataclasses import replace
 
 import pytest
-from conftest import deployment_of
+from demo_ledger import (  # noqa: F401 (fixtures)
+    demo,
+    demo_deployment,
+    demo_index,
+    ledger_path,
+    open_index,
+    record_deployment,
+)
 
 from fundtrail.grants import GrantStatus, MilestoneStatus
 from fundtrail.ledger.audit import (
@@ -247,7 +254,7 @@ def test_credited_payout_reconciles(
         escrow.approve(GRANT_ID, 0, evidence, sender=attestor)
     assert escrow.creditOf(rejecter, ETH) == 2 * ETHER
 
-    indexer = open_index(deployment_of(escrow, registry, chain))
+    indexer = open_index(record_deployment(escrow, registry, chain))
     indexer.sync()
     views = ChainViews.of_ledger(indexer.ledger, chain.provider.web3)
     report = audit(indexer.ledger, views)
@@ -275,7 +282,7 @@ def test_status_follows_audited_block(
     chain.pending_timestamp = funding_deadline
     chain.mine()
 
-    indexer = open_index(deployment_of(escrow, registry, chain, tokens={"USDC": usdc.address}))
+    indexer = open_index(record_deployment(escrow, registry, chain, tokens={"USDC": usdc.address}))
     indexer.sync()
     views = ChainViews.of_ledger(indexer.ledger, chain.provider.web3)
     before = audit(indexer.ledger, views, receipt.block_number)
@@ -336,7 +343,7 @@ def test_votes_map_to_attestor_bitmaps(
     milestone = escrow.getMilestone(funded_grant, 0)
     assert (milestone.approvals, milestone.rejections) == (0b100, 0b001)
 
-    indexer = open_index(deployment_of(escrow, registry, chain, tokens={"USDC": usdc.address}))
+    indexer = open_index(record_deployment(escrow, registry, chain, tokens={"USDC": usdc.address}))
     indexer.sync()
     views = ChainViews.of_ledger(indexer.ledger, chain.provider.web3)
 
@@ -358,7 +365,7 @@ def test_rejected_evidence_reconciles(
         escrow.reject(funded_grant, 0, evidence, b"\x02" * 32, sender=attestor)
     assert escrow.isEvidenceRejected(funded_grant, 0, evidence)
 
-    indexer = open_index(deployment_of(escrow, registry, chain, tokens={"USDC": usdc.address}))
+    indexer = open_index(record_deployment(escrow, registry, chain, tokens={"USDC": usdc.address}))
     indexer.sync()
     views = ChainViews.of_ledger(indexer.ledger, chain.provider.web3)
 
@@ -446,7 +453,7 @@ def test_refund_reconciles(escrow, registry, usdc, chain, make_terms, grant_make
     chain.pending_timestamp = terms[2]
     escrow.refund(GRANT_ID, grant_maker, sender=grant_maker)
 
-    indexer = open_index(deployment_of(escrow, registry, chain, tokens={"USDC": usdc.address}))
+    indexer = open_index(record_deployment(escrow, registry, chain, tokens={"USDC": usdc.address}))
     indexer.sync()
     views = ChainViews.of_ledger(indexer.ledger, chain.provider.web3)
 

@@ -5,7 +5,12 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
-from conftest import NETWORK
+from demo_ledger import (  # noqa: F401 (fixtures)
+    NETWORK,
+    demo,
+    demo_deployment,
+    ledger_path,
+)
 
 from fundtrail.cli import EXIT_BAD_INPUT, cli
 from fundtrail.cli_ledger import EXIT_DISCREPANCIES

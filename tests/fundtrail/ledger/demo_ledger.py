@@ -1,4 +1,8 @@
-"""Ledgers of real contracts on the in-process chain, for the read-side tests."""
+"""Ledgers of real contracts on the in-process chain, for the audit tests.
+
+The test modules import these fixtures by name. They live here rather than in conftest.py so
+that they sit beside the ledger's shared fixtures without depending on them.
+"""
 
 import pytest
 
@@ -10,7 +14,7 @@ from fundtrail.ledger import open_ledger
 NETWORK = "ethereum:local:test"
 
 
-def deployment_of(escrow, registry, chain, tokens=None, block=0) -> Deployment:
+def record_deployment(escrow, registry, chain, tokens=None, block=0) -> Deployment:
     """Return the deployment record of `escrow` and `registry`, deployed at or after `block`."""
     records = {
         ESCROW: ContractRecord(escrow.address, block, escrow.txn_hash),
@@ -28,7 +32,7 @@ def demo(accounts):
 @pytest.fixture
 def demo_deployment(demo, chain) -> Deployment:
     client = demo.client
-    return deployment_of(
+    return record_deployment(
         client.escrow,
         client.registry,
         chain,
