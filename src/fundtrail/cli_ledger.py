@@ -4,6 +4,7 @@ They read the chain and the ledger database and never send a transaction.
 """
 
 import json
+import logging
 import os
 from enum import IntEnum
 from pathlib import Path
@@ -18,6 +19,8 @@ from fundtrail.checks import show_time
 from fundtrail.cli import ChainCommand, chain_options, cli
 from fundtrail.deployments import Deployment, DeploymentsFile
 from fundtrail.units import TokenInfo, format_amount
+
+logger = logging.getLogger(__name__)
 
 DATABASE_ENV_VAR = "FUNDTRAIL_LEDGER_DATABASE"
 """Environment variable with the ledger database, as a path or a SQLAlchemy URL."""
@@ -146,7 +149,8 @@ def audit(deployments, database, no_sync, as_json):
     Exit status:
       0  no discrepancy (surplus allowed)
       1  at least one discrepancy
-      2  the audit could not run, such as for a missing deployment or a foreign database
+      2  the audit could not run, such as for a missing deployment, a ledger database of
+         another deployment, or a ledger that has read no block yet
     """
     from ape import chain
 
@@ -169,11 +173,27 @@ def audit(deployments, database, no_sync, as_json):
 
 
 def _token_infos(deployment: Deployment, report) -> dict[str, TokenInfo]:
-    """Return the symbol and decimals of each audited token, read from the token contracts."""
+    """Return the symbol and decimals of each audited token, read from the token contracts.
+
+    A token without `symbol()` or `decimals()` is shown in base units, under its address.
+    """
+    from ape.exceptions import ApeException
+
     from fundtrail.client import FundTrail
 
     client = FundTrail.from_deployment(deployment)
-    return {item.token: client.token_info(item.token) for item in report.balances}
+    infos = {}
+    for item in report.balances:
+        try:
+            infos[item.token] = client.token_info(item.token)
+        except ApeException as error:
+            logger.warning(
+                "Failed to read symbol and decimals of token %s, so it is shown in base units: %s",
+                item.token,
+                error,
+            )
+            infos[item.token] = TokenInfo(item.token, "base units", 0)
+    return infos
 
 
 def _print_audit(report, tokens: dict[str, TokenInfo]) -> None:

@@ -292,6 +292,12 @@ def audit(
         last_block = source.last_block
         if block is None:
             block = last_block
+        start_block = int(source.meta()["start_block"])
+        if last_block < start_block:
+            raise AuditError(
+                "The ledger has read no block yet, so there is nothing to audit. Run "
+                "`fundtrail index` (or `fundtrail audit` without --no-sync) first."
+            )
         if block > last_block:
             raise AuditError(
                 f"The ledger has read events up to block {last_block}, so it cannot be audited at "

@@ -465,3 +465,16 @@ def test_refund_reconciles(escrow, registry, usdc, chain, make_terms, grant_make
         Discrepancy(Kind.BOOKS, "grant 1", "payouts", 400 * USDC, 0),
         Discrepancy(Kind.BOOKS, f"grant 1 funder {grant_maker.address}", "refund payouts", [400 * USDC], []),
     ]
+
+
+def test_unread_ledger_raises(demo_deployment, open_index, chain):
+    indexer = open_index(demo_deployment)
+    views = ChainViews.of_ledger(indexer.ledger, chain.provider.web3)
+
+    with pytest.raises(AuditError) as raised:
+        audit(indexer.ledger, views)
+
+    assert str(raised.value) == (
+        "The ledger has read no block yet, so there is nothing to audit. Run `fundtrail index` "
+        "(or `fundtrail audit` without --no-sync) first."
+    )

@@ -180,3 +180,14 @@ def test_missing_deployment_exits_two(run_audit, tmp_path):
     assert result.exit_code == EXIT_BAD_INPUT
     assert result.output == ""
     assert f"No deployments file at {tmp_path / 'absent.json'}" in result.stderr
+
+
+def test_unread_ledger_exits_two(run_audit):
+    result = run_audit("--no-sync")
+
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert result.output == ""
+    assert result.stderr == (
+        "Error: The ledger has read no block yet, so there is nothing to audit. Run `fundtrail "
+        "index` (or `fundtrail audit` without --no-sync) first.\n"
+    )
