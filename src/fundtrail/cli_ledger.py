@@ -154,8 +154,8 @@ def audit(deployments, database, no_sync, as_json):
     """
     from ape import chain
 
-    from fundtrail.ledger.audit import ChainViews
     from fundtrail.ledger.audit import audit as run_audit
+    from fundtrail.ledger.views import ChainViews
 
     deployment = load_deployment(deployments)
     indexer = open_indexer(deployments, database, None)

@@ -26,47 +26,21 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from eth_utils import to_checksum_address
-from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
-from fundtrail.contracts import ESCROW, REGISTRY
 from fundtrail.errors import FundTrailError
 from fundtrail.grants import GrantStatus, MilestoneStatus
 from fundtrail.ledger import schema
 from fundtrail.ledger.books import ETH, PROJECT_STATUSES, Books, GrantBook, rebuild
-from fundtrail.ledger.decode import _plain
 from fundtrail.ledger.indexer import Ledger
+from fundtrail.ledger.views import ChainViews, ViewReverted
 
 logger = logging.getLogger(__name__)
-
-ERC20_BALANCE_ABI = [
-    {
-        "type": "function",
-        "name": "balanceOf",
-        "stateMutability": "view",
-        "inputs": [{"name": "account", "type": "address"}],
-        "outputs": [{"name": "", "type": "uint256"}],
-    }
-]
 
 _SETTLED = (MilestoneStatus.Released, MilestoneStatus.Reclaimed)
 
 
 class AuditError(FundTrailError):
-    """The audit cannot run: a block the ledger has not read, or a view that cannot be called."""
-
-
-class ViewReverted(AuditError):
-    """A view function reverted, such as `getGrant` of an id that the contract does not have."""
-
-
-def _revert_errors() -> tuple[type[Exception], ...]:
-    # ape's in-process chain sends eth_call to eth-tester, which raises its own TransactionFailed
-    # on a revert where a node behind web3 raises ContractLogicError.
-    try:
-        from eth_tester.exceptions import TransactionFailed
-    except ImportError:
-        return (ContractLogicError,)
-    return (ContractLogicError, TransactionFailed)
+    """The audit cannot run: a block the ledger has not read, or events that cannot be replayed."""
 
 
 class Kind(StrEnum):
@@ -209,69 +183,6 @@ def json_value(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return [json_value(item) for item in value]
     return value
-
-
-class ChainViews:
-    """The escrow's and the registry's view functions, and the escrow's balances, at any block.
-
-    Every read is an `eth_call` (or `eth_getBalance`) with an explicit block number through
-    web3, so that all values come from the same state as the ledger's last block.
-    """
-
-    def __init__(self, web3, *, escrow: str, registry: str, abis: dict[str, list[dict]] | None = None):
-        if abis is None:
-            from fundtrail.ledger import contract_abis
-
-            abis = contract_abis()
-        self.web3 = web3
-        self.escrow_address = to_checksum_address(escrow)
-        self.registry_address = to_checksum_address(registry)
-        self._contracts = {
-            ESCROW: web3.eth.contract(address=self.escrow_address, abi=abis[ESCROW]),
-            REGISTRY: web3.eth.contract(address=self.registry_address, abi=abis[REGISTRY]),
-        }
-
-    @classmethod
-    def of_ledger(cls, ledger: Ledger, web3, abis: dict[str, list[dict]] | None = None) -> "ChainViews":
-        """Return the views of the contracts that `ledger` indexes."""
-        meta = ledger.meta()
-        return cls(web3, escrow=meta["escrow"], registry=meta["registry"], abis=abis)
-
-    def escrow(self, function: str, *args, block: int):
-        return self._call(ESCROW, function, args, block)
-
-    def registry(self, function: str, *args, block: int):
-        return self._call(REGISTRY, function, args, block)
-
-    def _call(self, contract_name: str, function: str, args: tuple, block: int):
-        """Call a view and return its result, with a struct as a dict and bytes as 0x hex."""
-        contract = self._contracts[contract_name]
-        try:
-            result = getattr(contract.functions, function)(*args).call(block_identifier=block)
-        except _revert_errors() as error:
-            raise ViewReverted(
-                f"{contract_name}.{function}{args} reverted at block {block}: {error}"
-            ) from error
-        outputs = contract.get_function_by_name(function).abi["outputs"]
-        if len(outputs) == 1:
-            return _plain(result, outputs[0])
-        return tuple(_plain(item, output) for item, output in zip(result, outputs, strict=True))
-
-    def timestamp(self, block: int) -> int:
-        return self.web3.eth.get_block(block)["timestamp"]
-
-    def balance(self, token: str, block: int) -> int:
-        """Return the escrow's balance of `token` (the zero address for ETH) at `block`."""
-        if token == ETH:
-            return self.web3.eth.get_balance(self.escrow_address, block)
-        # Checked first because eth-tester returns 0 for a call to an address without code.
-        if not self.web3.eth.get_code(to_checksum_address(token), block):
-            raise AuditError(
-                f"Token {token} has no contract code at block {block}. Check the token addresses "
-                "in the deployments file for this network."
-            )
-        erc20 = self.web3.eth.contract(address=to_checksum_address(token), abi=ERC20_BALANCE_ABI)
-        return erc20.functions.balanceOf(self.escrow_address).call(block_identifier=block)
 
 
 def audit(
@@ -545,13 +456,7 @@ class _Auditor:
         subject = f"token {token}"
         self.compare(Kind.TOKEN, subject, "totalHeld", held, self.escrow("totalHeld", token))
         self.compare(Kind.TOKEN, subject, "totalCredits", credits, self.escrow("totalCredits", token))
-        try:
-            balance = self.views.balance(token, self.block)
-        except (*_revert_errors(), BadFunctionCallOutput) as error:
-            raise AuditError(
-                f"Failed to read the escrow's balance of token {token} at block {self.block}: "
-                f"{error}. Check that the address is an ERC-20 token on this chain."
-            ) from error
+        balance = self.views.balance(token, self.block)
         item = TokenBalance(token, balance, held, credits)
         if item.surplus < 0:
             self.compare(Kind.SHORTFALL, subject, "balance, at least held + credits", held + credits, balance)

@@ -22,7 +22,6 @@ from demo_ledger import (  # noqa: F401 (fixtures)
 from fundtrail.grants import GrantStatus, MilestoneStatus
 from fundtrail.ledger.audit import (
     AuditError,
-    ChainViews,
     Checked,
     Discrepancy,
     Kind,
@@ -30,6 +29,7 @@ from fundtrail.ledger.audit import (
     audit,
 )
 from fundtrail.ledger.books import ETH, rebuild
+from fundtrail.ledger.views import ChainViewError, ChainViews
 
 USDC = 10**6
 ETHER = 10**18
@@ -437,7 +437,7 @@ def test_unreplayable_ledger_raises(demo_index, views, ledger_path):
 def test_token_without_contract_raises(demo_index, views, accounts):
     not_a_token = accounts[9].address
 
-    with pytest.raises(AuditError) as raised:
+    with pytest.raises(ChainViewError) as raised:
         audit(demo_index.ledger, views, tokens=(not_a_token,))
 
     assert str(raised.value) == (
