@@ -3,15 +3,24 @@
 They read the chain and the ledger database and never send a transaction.
 """
 
+import json
+import logging
 import os
+from enum import IntEnum
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from fundtrail import render
+from fundtrail.checks import show_time
 from fundtrail.cli import ChainCommand, chain_options, cli
 from fundtrail.deployments import Deployment, DeploymentsFile
+from fundtrail.units import TokenInfo, format_amount
+
+logger = logging.getLogger(__name__)
 
 DATABASE_ENV_VAR = "FUNDTRAIL_LEDGER_DATABASE"
 """Environment variable with the ledger database, as a path or a SQLAlchemy URL."""
@@ -167,3 +176,145 @@ def dashboard(deployments, database, out, sync, confirmations):
         f"{plural(len(data.donors), 'donor')}, as of block {data.last_block:,}, to {out}."
     )
     console.print(f"Open {start_page} in a browser: {start_page.resolve().as_uri()}", soft_wrap=True)
+
+
+EXIT_DISCREPANCIES = 1
+"""Exit status of `fundtrail audit` when the rebuilt books and the chain differ. Surplus alone
+exits 0."""
+
+
+@cli.command("audit", cls=ChainCommand)
+@chain_options(sends=False)
+@ledger_options
+@click.option(
+    "--no-sync",
+    is_flag=True,
+    help="Audit the ledger database as it is, without reading new events first.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of tables.")
+def audit(deployments, database, no_sync, as_json):
+    """Reconcile the books rebuilt from events with the contracts, at the ledger's last block.
+
+    Reads new events first (unless --no-sync), rebuilds every grant, project and credit from
+    the ledger alone, and compares them with the escrow's and the registry's view functions and
+    with the escrow's balances, all read at the ledger's last block. Also checks the accounting
+    rules the books must obey. ETH or tokens sent to the escrow beyond what it owes are listed
+    as surplus, which is no discrepancy.
+
+    \b
+    Exit status:
+      0  no discrepancy (surplus allowed)
+      1  at least one discrepancy
+      2  the audit could not run, such as for a missing deployment, a ledger database of
+         another deployment, or a ledger that has read no block yet
+    """
+    from ape import chain
+
+    from fundtrail.ledger.audit import audit as run_audit
+    from fundtrail.ledger.views import ChainViews
+
+    deployment = load_deployment(deployments)
+    indexer = open_indexer(deployments, database, None)
+    if not no_sync:
+        sync_with_progress(indexer)
+    views = ChainViews.of_ledger(indexer.ledger, chain.provider.web3)
+    report = run_audit(indexer.ledger, views, tokens=tuple(deployment.tokens.values()))
+
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        _print_audit(report, _token_infos(deployment, report))
+    if not report.clean:
+        raise click.exceptions.Exit(EXIT_DISCREPANCIES)
+
+
+def _token_infos(deployment: Deployment, report) -> dict[str, TokenInfo]:
+    """Return the symbol and decimals of each audited token, read from the token contracts.
+
+    A token without `symbol()` or `decimals()` is shown in base units, under its address.
+    """
+    from ape.exceptions import ApeException
+
+    from fundtrail.client import FundTrail
+
+    client = FundTrail.from_deployment(deployment)
+    infos = {}
+    for item in report.balances:
+        try:
+            infos[item.token] = client.token_info(item.token)
+        except ApeException as error:
+            logger.warning(
+                "Failed to read symbol and decimals of token %s, so it is shown in base units: %s",
+                item.token,
+                error,
+            )
+            infos[item.token] = TokenInfo(item.token, "base units", 0)
+    return infos
+
+
+def _print_audit(report, tokens: dict[str, TokenInfo]) -> None:
+    console = render.stdout()
+    checked = report.checked
+    summary = Table(title=f"Audit at block {report.block:,}", show_header=False)
+    summary.add_column("What")
+    summary.add_column("Value", justify="right")
+    rows = (
+        ("Block time", show_time(report.timestamp)),
+        ("Escrow", report.escrow),
+        ("Registry", report.registry),
+        ("Events replayed", f"{checked.events:,}"),
+        ("Grants", f"{checked.grants:,}"),
+        ("Milestones", f"{checked.milestones:,}"),
+        ("Funders", f"{checked.funders:,}"),
+        ("Projects", f"{checked.projects:,}"),
+        ("Donations", f"{checked.donations:,}"),
+        ("Credit accounts", f"{checked.credits:,}"),
+        ("Tokens", f"{checked.tokens:,}"),
+    )
+    for name, value in rows:
+        summary.add_row(name, value)
+    console.print(summary)
+
+    balances = Table(title="Escrow balances")
+    for name in ("Token", "Balance", "Held for grants", "Credits", "Surplus"):
+        balances.add_column(name, justify="left" if name == "Token" else "right")
+    for item in report.balances:
+        token = tokens[item.token]
+        surplus = format_amount(item.surplus, token)
+        balances.add_row(
+            f"{escape(token.symbol)} {item.token}",
+            format_amount(item.balance, token),
+            format_amount(item.held, token),
+            format_amount(item.credits, token),
+            f"[yellow]{surplus}[/]" if item.surplus > 0 else surplus,
+        )
+    console.print(balances)
+
+    for item in report.surpluses:
+        token = tokens[item.token]
+        console.print(
+            f"[yellow]Surplus:[/] the escrow holds {format_amount(item.surplus, token)} more than "
+            "its grants and credits need. No one can withdraw it; it is not a discrepancy."
+        )
+    if report.clean:
+        console.print(f"[bold green]Clean:[/] the books match the chain at block {report.block:,}.")
+        return
+
+    # Values are shown as the contracts return them: amounts in base units, times in seconds.
+    discrepancies = Table(title="Discrepancies")
+    for name in ("Kind", "Subject", "Field", "Expected (books)", "Actual (chain)"):
+        discrepancies.add_column(name)
+    for item in report.discrepancies:
+        discrepancies.add_row(
+            str(item.kind), item.subject, item.field, escape(_show(item.expected)), escape(_show(item.actual))
+        )
+    console.print(discrepancies)
+    count = len(report.discrepancies)
+    noun = "discrepancy" if count == 1 else "discrepancies"
+    console.print(
+        f"[bold red]{count:,} {noun}[/] between the books and the chain at block {report.block:,}."
+    )
+
+
+def _show(value) -> str:
+    return value.name if isinstance(value, IntEnum) else str(value)
