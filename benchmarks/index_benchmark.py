@@ -53,7 +53,11 @@ TARGET_EVENTS_PER_SECOND = 2_000
 @dataclass
 class Run:
     seconds: float
+    """Wall-clock time."""
     events: int
+    cpu_seconds: float = 0.0
+    """CPU time of this Python process: without anvil's work and without waiting for the CPU
+    when other processes share it."""
     requests: int = 0
     ranges: list[tuple[int, int, int]] | None = None
     """(first block, last block, events) of each eth_getLogs range that was stored."""
@@ -130,6 +134,19 @@ def deployment_of(summary: dict) -> Deployment:
 # The measurements -----------------------------------------------------------------------------
 
 
+class Timer:
+    """Measures wall-clock and CPU time of the block it wraps."""
+
+    def __enter__(self) -> "Timer":
+        self._wall = time.perf_counter()
+        self._cpu = time.process_time()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.seconds = time.perf_counter() - self._wall
+        self.cpu_seconds = time.process_time() - self._cpu
+
+
 class Bench:
     def __init__(self, web3: Web3, deployment: Deployment, folder: Path):
         self.web3 = web3
@@ -158,42 +175,43 @@ class Bench:
             previous[:] = [progress.last_block, progress.events]
 
         profiler = cProfile.Profile() if profile else None
-        started = time.perf_counter()
-        if profiler:
-            profiler.enable()
-        result = indexer.sync(on_progress=on_progress)
-        if profiler:
-            profiler.disable()
-        seconds = time.perf_counter() - started
+        with Timer() as timer:
+            if profiler:
+                profiler.enable()
+            result = indexer.sync(on_progress=on_progress)
+            if profiler:
+                profiler.disable()
         if profiler:
             profiler.dump_stats(profile)
-        return Run(seconds, result.events, result.requests, ranges), database
+        return Run(timer.seconds, result.events, timer.cpu_seconds, result.requests, ranges), database
 
     def incremental(self, cut: int) -> tuple[Run, Run]:
         """Sync up to `cut` untimed, then time a new indexer's sync to the head, then a no-op sync."""
         database = self.new_database()
         self.indexer(database).sync(to_block=cut)
         indexer = self.indexer(database)
-        started = time.perf_counter()
-        tail = indexer.sync()
-        tail_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        noop = indexer.sync()
-        noop_seconds = time.perf_counter() - started
+        with Timer() as tail_timer:
+            tail = indexer.sync()
+        with Timer() as noop_timer:
+            noop = indexer.sync()
         if noop.events != 0:
             raise RuntimeError(f"The no-op sync stored {noop.events} events")
-        return Run(tail_seconds, tail.events, tail.requests), Run(noop_seconds, 0, noop.requests)
+        return (
+            Run(tail_timer.seconds, tail.events, tail_timer.cpu_seconds, tail.requests),
+            Run(noop_timer.seconds, 0, noop_timer.cpu_seconds, noop.requests),
+        )
 
     def rebuild(self, database: str) -> tuple[Run, Run]:
         """Time `ledger.events()` and `books.rebuild` over every stored event."""
         ledger = self.indexer(database).ledger
-        started = time.perf_counter()
-        rows = ledger.events()
-        read_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        rebuild(rows)
-        rebuild_seconds = time.perf_counter() - started
-        return Run(read_seconds, len(rows)), Run(rebuild_seconds, len(rows))
+        with Timer() as read_timer:
+            rows = ledger.events()
+        with Timer() as rebuild_timer:
+            rebuild(rows)
+        return (
+            Run(read_timer.seconds, len(rows), read_timer.cpu_seconds),
+            Run(rebuild_timer.seconds, len(rows), rebuild_timer.cpu_seconds),
+        )
 
     def audit(self, database: str) -> Run | None:
         # AUDIT HOOK: the reconciliation audit (src/fundtrail/ledger/audit.py, `fundtrail
@@ -251,11 +269,13 @@ def machine() -> dict:
 
 def format_row(name: str, runs: list[Run], *, with_rate: bool = True) -> str:
     seconds = spread([run.seconds for run in runs])
-    line = (f"{name:<22} {runs[0].events:>7} events  time median {seconds['median'] * 1000:9.1f} ms "
-            f"(min {seconds['min'] * 1000:.1f}, max {seconds['max'] * 1000:.1f})")
+    cpu = spread([run.cpu_seconds for run in runs])
+    line = (f"{name:<20} {runs[0].events:>6} events  wall median {seconds['median'] * 1000:8.1f} ms "
+            f"(min {seconds['min'] * 1000:.1f}, max {seconds['max'] * 1000:.1f})  "
+            f"CPU median {cpu['median'] * 1000:8.1f} ms")
     if with_rate:
         rates = spread([run.rate for run in runs])
-        line += f"  {rates['median']:8.0f} events/s (min {rates['min']:.0f}, max {rates['max']:.0f})"
+        line += f"  {rates['median']:7.0f} events/s (min {rates['min']:.0f}, max {rates['max']:.0f})"
     return line
 
 
@@ -286,11 +306,15 @@ def main(argv: list[str] | None = None) -> int:
             bench.fresh(profile=options.profile)
             logger.info("Wrote the profile of one fresh sync to %s", options.profile)
 
+        # Other processes on the machine slow the wall-clock times down: the load average
+        # before and after tells whether they did.
+        load_before = os.getloadavg()
         fresh = [bench.fresh()[0] for _ in range(options.repeat)]
         cut = cut_block(database, 0.9)
         incremental = [bench.incremental(cut) for _ in range(options.repeat)]
         rebuilt = [bench.rebuild(database) for _ in range(options.repeat)]
         audit = bench.audit(database)
+        load_after = os.getloadavg()
 
     tail = [pair[0] for pair in incremental]
     noop = [pair[1] for pair in incremental]
@@ -300,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         format_row("no-op sync", noop, with_rate=False),
         format_row("ledger.events()", [pair[0] for pair in rebuilt]),
         format_row("books.rebuild()", [pair[1] for pair in rebuilt]),
-        "audit                  not measured: fundtrail.ledger.audit is not on this branch"
+        "audit                not measured: fundtrail.ledger.audit is not on this branch"
         if audit is None else format_row("audit", [audit]),
     ]
     ranges = fresh[0].ranges or []
@@ -312,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         "events_read": [vars(pair[0]) for pair in rebuilt],
         "rebuild": [vars(pair[1]) for pair in rebuilt],
         "fresh_rate": spread([run.rate for run in fresh]),
+        "load_average_before": load_before,
+        "load_average_after": load_after,
     })
     output = options.output or STATE_FOLDER / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     output.write_text(json.dumps(results, indent=2) + "\n")
@@ -319,7 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Machine: {results['machine']}")
     print(f"Chain: {summary['events']} events in {summary['transactions']} transactions, "
           f"blocks {summary['escrow']['block']}-{summary['head']}, grants {summary['grants']}")
-    print(f"Runs per measurement: {options.repeat}")
+    print(f"Runs per measurement: {options.repeat}; load average (1, 5, 15 min) before "
+          f"{load_before[0]:.1f} {load_before[1]:.1f} {load_before[2]:.1f}, after "
+          f"{load_after[0]:.1f} {load_after[1]:.1f} {load_after[2]:.1f}")
     print("\n".join(rows))
     print(f"eth_getLogs ranges of the first fresh sync ({len(ranges)} requests stored, "
           f"{fresh[0].requests} sent): " + ", ".join(f"{a}-{b}:{n}" for a, b, n in ranges))
