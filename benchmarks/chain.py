@@ -5,6 +5,7 @@ spent generating a chain goes into anvil and signing, not into web3's formatters
 """
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -113,6 +114,12 @@ class Anvil:
                 time.sleep(0.1)
         self.__exit__(None, None, None)
         raise TimeoutError(f"anvil did not answer on {self.url} within 30 s")
+
+    def cpu_seconds(self) -> float:
+        """Return the CPU time anvil has used so far, from /proc (Linux only)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        # utime and stime are fields 14 and 15 of the file, in clock ticks.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def __exit__(self, *exc_info) -> None:
         if self.process is None:

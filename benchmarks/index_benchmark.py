@@ -41,7 +41,7 @@ from fundtrail.contracts import ESCROW, REGISTRY
 from fundtrail.deployments import ContractRecord, Deployment
 from fundtrail.ledger import open_ledger
 from fundtrail.ledger.books import rebuild
-from fundtrail.ledger.indexer import SyncProgress
+from fundtrail.ledger.indexer import RangePolicy, SyncProgress
 from scenario import GENERATOR_VERSION, Scenario, artifacts_digest, load_artifacts
 
 logger = logging.getLogger("index_benchmark")
@@ -58,6 +58,8 @@ class Run:
     cpu_seconds: float = 0.0
     """CPU time of this Python process: without anvil's work and without waiting for the CPU
     when other processes share it."""
+    anvil_cpu_seconds: float = 0.0
+    """CPU time anvil spent meanwhile, answering the requests."""
     requests: int = 0
     ranges: list[tuple[int, int, int]] | None = None
     """(first block, last block, events) of each eth_getLogs range that was stored."""
@@ -135,9 +137,13 @@ def deployment_of(summary: dict) -> Deployment:
 
 
 class Timer:
-    """Measures wall-clock and CPU time of the block it wraps."""
+    """Measures wall-clock time, this process's CPU time and anvil's CPU time of a block."""
+
+    anvil: Anvil | None = None
+    """The anvil whose CPU time is measured too; set once it runs."""
 
     def __enter__(self) -> "Timer":
+        self._anvil = self.anvil.cpu_seconds() if self.anvil else 0.0
         self._wall = time.perf_counter()
         self._cpu = time.process_time()
         return self
@@ -145,6 +151,7 @@ class Timer:
     def __exit__(self, *exc_info) -> None:
         self.seconds = time.perf_counter() - self._wall
         self.cpu_seconds = time.process_time() - self._cpu
+        self.anvil_cpu_seconds = (self.anvil.cpu_seconds() if self.anvil else 0.0) - self._anvil
 
 
 class Bench:
@@ -160,13 +167,13 @@ class Bench:
         self._databases += 1
         return str(self.folder / f"ledger-{self._databases}.sqlite")
 
-    def indexer(self, database: str):
-        return open_ledger(self.deployment, self.web3, database=database, abis=self.abis)
+    def indexer(self, database: str, policy: RangePolicy = RangePolicy()):
+        return open_ledger(self.deployment, self.web3, database=database, abis=self.abis, policy=policy)
 
-    def fresh(self, profile: Path | None = None) -> tuple[Run, str]:
+    def fresh(self, profile: Path | None = None, policy: RangePolicy = RangePolicy()) -> tuple[Run, str]:
         """Index the whole chain into an empty ledger; return the run and the database."""
         database = self.new_database()
-        indexer = self.indexer(database)
+        indexer = self.indexer(database, policy)
         ranges: list[tuple[int, int, int]] = []
         previous = [indexer.ledger.last_block, 0]
 
@@ -183,7 +190,8 @@ class Bench:
                 profiler.disable()
         if profiler:
             profiler.dump_stats(profile)
-        return Run(timer.seconds, result.events, timer.cpu_seconds, result.requests, ranges), database
+        run = Run(timer.seconds, result.events, timer.cpu_seconds, timer.anvil_cpu_seconds, result.requests, ranges)
+        return run, database
 
     def incremental(self, cut: int) -> tuple[Run, Run]:
         """Sync up to `cut` untimed, then time a new indexer's sync to the head, then a no-op sync."""
@@ -197,8 +205,9 @@ class Bench:
         if noop.events != 0:
             raise RuntimeError(f"The no-op sync stored {noop.events} events")
         return (
-            Run(tail_timer.seconds, tail.events, tail_timer.cpu_seconds, tail.requests),
-            Run(noop_timer.seconds, 0, noop_timer.cpu_seconds, noop.requests),
+            Run(tail_timer.seconds, tail.events, tail_timer.cpu_seconds, tail_timer.anvil_cpu_seconds,
+                tail.requests),
+            Run(noop_timer.seconds, 0, noop_timer.cpu_seconds, noop_timer.anvil_cpu_seconds, noop.requests),
         )
 
     def rebuild(self, database: str) -> tuple[Run, Run]:
@@ -225,6 +234,30 @@ class Bench:
             return None
         logger.warning("fundtrail.ledger.audit exists but the benchmark does not call it yet")
         return None
+
+
+def range_violations(ranges: list[tuple[int, int, int]], policy: RangePolicy) -> list[str]:
+    """Return how the sizes of consecutive eth_getLogs ranges differ from `policy`, if they do.
+
+    After a range of `span` blocks with more than `max_logs` logs the next range has half as
+    many blocks; after one with fewer than a quarter of `max_logs` it has twice as many, up to
+    `maximum`; otherwise the same. The last range may end early at the head. This assumes that
+    the provider refused no request, which anvil does not.
+    """
+    violations = []
+    for (first, last, logs), (next_first, next_last, _) in zip(ranges, ranges[1:]):
+        span = last - first + 1
+        if logs > policy.max_logs:
+            expected = max(1, span // 2)
+        elif logs < policy.max_logs // 4:
+            expected = min(policy.maximum, span * 2)
+        else:
+            expected = span
+        actual = next_last - next_first + 1
+        is_last = next_last == ranges[-1][1]
+        if actual != expected and not (is_last and actual < expected):
+            violations.append(f"after {first}-{last} ({logs} logs): {actual} blocks, expected {expected}")
+    return violations
 
 
 def cut_block(database: str, share: float) -> int:
@@ -270,9 +303,10 @@ def machine() -> dict:
 def format_row(name: str, runs: list[Run], *, with_rate: bool = True) -> str:
     seconds = spread([run.seconds for run in runs])
     cpu = spread([run.cpu_seconds for run in runs])
+    anvil_cpu = spread([run.anvil_cpu_seconds for run in runs])
     line = (f"{name:<20} {runs[0].events:>6} events  wall median {seconds['median'] * 1000:8.1f} ms "
             f"(min {seconds['min'] * 1000:.1f}, max {seconds['max'] * 1000:.1f})  "
-            f"CPU median {cpu['median'] * 1000:8.1f} ms")
+            f"CPU median {cpu['median'] * 1000:7.1f} ms, anvil {anvil_cpu['median'] * 1000:7.1f} ms")
     if with_rate:
         rates = spread([run.rate for run in runs])
         line += f"  {rates['median']:7.0f} events/s (min {rates['min']:.0f}, max {rates['max']:.0f})"
@@ -297,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"machine": machine(), "chain": summary, "repeat": options.repeat}
     with Anvil(options.port, load_state=state) as anvil, tempfile.TemporaryDirectory() as folder:
         check_chain(Rpc(anvil.url), summary)
+        Timer.anvil = anvil
         web3 = Web3(Web3.HTTPProvider(anvil.url, request_kwargs={"timeout": 120}))
         bench = Bench(web3, deployment_of(summary), Path(folder))
 
@@ -316,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
         audit = bench.audit(database)
         load_after = os.getloadavg()
 
+        # A small first range and log limit make the ranges grow and shrink several times on
+        # this chain, to check the adaptation against the policy.
+        small = RangePolicy(initial=16, maximum=1_024, max_logs=1_000)
+        adaptive = bench.fresh(policy=small)[0]
+
     tail = [pair[0] for pair in incremental]
     noop = [pair[1] for pair in incremental]
     rows = [
@@ -328,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         if audit is None else format_row("audit", [audit]),
     ]
     ranges = fresh[0].ranges or []
+    violations = range_violations(ranges, RangePolicy()) + range_violations(adaptive.ranges or [], small)
     results.update({
         "fresh": [vars(run) for run in fresh],
         "incremental_cut_block": cut,
@@ -336,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
         "events_read": [vars(pair[0]) for pair in rebuilt],
         "rebuild": [vars(pair[1]) for pair in rebuilt],
         "fresh_rate": spread([run.rate for run in fresh]),
+        "adaptive_policy": vars(small),
+        "adaptive": vars(adaptive),
+        "range_violations": violations,
         "load_average_before": load_before,
         "load_average_after": load_after,
     })
@@ -351,6 +395,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(rows))
     print(f"eth_getLogs ranges of the first fresh sync ({len(ranges)} requests stored, "
           f"{fresh[0].requests} sent): " + ", ".join(f"{a}-{b}:{n}" for a, b, n in ranges))
+    print(f"eth_getLogs ranges with {small}: " + ", ".join(
+        f"{a}-{b}:{n}" for a, b, n in adaptive.ranges or []))
+    print("The ranges follow the policy." if not violations else
+          "The ranges do NOT follow the policy: " + "; ".join(violations))
     median_rate = results["fresh_rate"]["median"]
     verdict = "meets" if median_rate >= TARGET_EVENTS_PER_SECOND else "misses"
     print(f"Fresh indexing {verdict} the target of {TARGET_EVENTS_PER_SECOND} events/s "
