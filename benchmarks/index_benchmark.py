@@ -59,7 +59,7 @@ class Run:
     """CPU time of this Python process: without anvil's work and without waiting for the CPU
     when other processes share it."""
     anvil_cpu_seconds: float = 0.0
-    """CPU time anvil spent meanwhile, answering the requests."""
+    """CPU time anvil used meanwhile to serve the requests."""
     requests: int = 0
     ranges: list[tuple[int, int, int]] | None = None
     """(first block, last block, events) of each eth_getLogs range that was stored."""
@@ -225,8 +225,8 @@ class Bench:
     def audit(self, database: str) -> Run | None:
         # AUDIT HOOK: the reconciliation audit (src/fundtrail/ledger/audit.py, `fundtrail
         # audit`) is written on another branch. When it is merged, time its entry point here
-        # over this ledger and self.web3, the way `rebuild` above times the books, and return
-        # a Run; `report` prints it as the "audit" row.
+        # over this ledger and self.web3, the way `rebuild` above times the books. Return a Run,
+        # and `main` prints it as the "audit" row.
         try:
             import fundtrail.ledger.audit  # noqa: F401
         except ImportError:
@@ -239,10 +239,10 @@ class Bench:
 def range_violations(ranges: list[tuple[int, int, int]], policy: RangePolicy) -> list[str]:
     """Return how the sizes of consecutive eth_getLogs ranges differ from `policy`, if they do.
 
-    After a range of `span` blocks with more than `max_logs` logs the next range has half as
-    many blocks; after one with fewer than a quarter of `max_logs` it has twice as many, up to
-    `maximum`; otherwise the same. The last range may end early at the head. This assumes that
-    the provider refused no request, which anvil does not.
+    After a range of `span` blocks with more than `max_logs` logs, the next range has half as
+    many blocks. After one with fewer than a quarter of `max_logs`, it has twice as many, up to
+    `maximum`. Otherwise it has as many. The last range may end early at the head. This assumes
+    that the provider rejected no request, which anvil does not.
     """
     violations = []
     for (first, last, logs), (next_first, next_last, _) in zip(ranges, ranges[1:]):
@@ -341,8 +341,8 @@ def main(argv: list[str] | None = None) -> int:
             bench.fresh(profile=options.profile)
             logger.info("Wrote the profile of one fresh sync to %s", options.profile)
 
-        # Other processes on the machine slow the wall-clock times down: the load average
-        # before and after tells whether they did.
+        # Other processes on the machine slow the wall-clock times down. The load average
+        # before and after shows whether they did.
         load_before = os.getloadavg()
         fresh = [bench.fresh()[0] for _ in range(options.repeat)]
         cut = cut_block(database, 0.9)
@@ -351,8 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         audit = bench.audit(database)
         load_after = os.getloadavg()
 
-        # A small first range and log limit make the ranges grow and shrink several times on
-        # this chain, to check the adaptation against the policy.
+        # With a small first range and log limit, the ranges grow several times on this chain.
+        # The default policy's first range has too many logs, so that sync checks the halving.
         small = RangePolicy(initial=16, maximum=1_024, max_logs=1_000)
         adaptive = bench.fresh(policy=small)[0]
 

@@ -11,11 +11,11 @@ them. The mix, with its approximate share of grants:
 - reclaim (17 %): the first milestones released, the rest reclaimed after their deadlines,
   paying each funder its share.
 - failed (10 %): never fully funded; after the funding deadline every funder takes a refund.
-- credit (3 %): paid in a token that blocks the recipient just before the last release, so
+- credit (3 %, at most 4 grants): paid in a token that blocks the recipient just before the last release, so
   that payout becomes a credit, which the recipient withdraws once unblocked.
 
-Transactions are signed with eth-account and sent raw; each block is mined with `evm_mine`
-after all of its transactions are in the pool, and every receipt is checked for success.
+Transactions are signed with eth-account and sent raw. Each block is mined with `evm_mine`
+once all of its transactions are in the pool, and every receipt is checked for success.
 """
 
 import hashlib
@@ -109,8 +109,8 @@ def _abi_type(abi_input: dict) -> str:
 def function_table(abi: list[dict]) -> dict[str, tuple[bytes, list[str]]]:
     """Map each function name of `abi` to its selector and argument types.
 
-    Encoding calls with eth-abi directly is about a hundred times faster than web3's
-    `Contract.encode_abi`, which validates the ABI on every call. None of the contracts used
+    Encoding calls with eth-abi directly took under 0.1 ms a call here, against about 15 ms
+    with web3's `Contract.encode_abi`, which validates the ABI on every call. None of the contracts used
     here overloads a function name.
     """
     table = {}
@@ -365,6 +365,7 @@ class Scenario:
         """Return this block's donations to projects and project upkeep."""
         rng = self.rng
         txs = []
+
         # A project verified again in the previous block can take donations from this one on.
         self.verified_projects += self._reverified
         self._reverified = []
@@ -379,6 +380,7 @@ class Scenario:
             project = self.suspended_projects.pop(0)
             self._reverified.append(project)
             txs.append(self.registry_call(self.deployer, "verifyProject", project))
+
         for _ in range(rng.choice((0, 0, 1, 1, 1, 2, 3))):
             donor = rng.choice(self.donors)
             project = rng.choice(self.verified_projects)
@@ -387,6 +389,7 @@ class Scenario:
             amount = rng.randint(1, 2_000) * 10**decimals // 10
             txs.append(self.registry_call(donor, "donate", project, token, amount, self._random_hash(),
                                           value=amount if token == ETH else 0))
+
         if rng.random() < 0.02:
             project = rng.choice(sorted(self.project_admins))
             txs.append(self.registry_call(self.project_admins[project], "setProjectMetadata", project,

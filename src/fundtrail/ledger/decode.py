@@ -105,7 +105,7 @@ def _converter(abi_input: dict) -> Callable[[Any], Any]:
 
 
 _SLOW = object()
-"""What a word reader returns for a word it leaves to eth-abi."""
+"""Marker that a word reader returns for a word it leaves to eth-abi."""
 
 _ADDRESS_PADDING = bytes(12)
 
