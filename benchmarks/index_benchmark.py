@@ -313,12 +313,92 @@ def format_row(name: str, runs: list[Run], *, with_rate: bool = True) -> str:
     return line
 
 
+SMALL_POLICY = RangePolicy(initial=16, maximum=1_024, max_logs=1_000)
+"""With this policy the ranges grow several times on the benchmark chain. With the default
+policy the first range has too many logs, so that sync checks the halving."""
+
+
+def measure(bench: Bench, repeat: int, profile: Path | None) -> dict:
+    """Run every measurement `repeat` times and return the results, ready for JSON."""
+    # One untimed sync warms up imports, anvil's caches and the HTTP connection.
+    _, database = bench.fresh()
+    if profile:
+        bench.fresh(profile=profile)
+        logger.info("Wrote the profile of one fresh sync to %s", profile)
+
+    # Other processes on the machine slow the wall-clock times down. The load average
+    # before and after shows whether they did.
+    load_before = os.getloadavg()
+    fresh = [bench.fresh()[0] for _ in range(repeat)]
+    cut = cut_block(database, 0.9)
+    incremental = [bench.incremental(cut) for _ in range(repeat)]
+    rebuilt = [bench.rebuild(database) for _ in range(repeat)]
+    audit = bench.audit(database)
+    load_after = os.getloadavg()
+
+    adaptive = bench.fresh(policy=SMALL_POLICY)[0]
+    violations = (range_violations(fresh[0].ranges or [], RangePolicy())
+                  + range_violations(adaptive.ranges or [], SMALL_POLICY))
+    return {
+        "repeat": repeat,
+        "fresh": [vars(run) for run in fresh],
+        "incremental_cut_block": cut,
+        "incremental": [vars(tail) for tail, _ in incremental],
+        "noop": [vars(noop) for _, noop in incremental],
+        "events_read": [vars(read) for read, _ in rebuilt],
+        "rebuild": [vars(books) for _, books in rebuilt],
+        "audit": None if audit is None else vars(audit),
+        "fresh_rate": spread([run.rate for run in fresh]),
+        "adaptive_policy": vars(SMALL_POLICY),
+        "adaptive": vars(adaptive),
+        "range_violations": violations,
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+    }
+
+
+def print_report(results: dict, output: Path) -> None:
+    def runs(key: str) -> list[Run]:
+        return [Run(**run) for run in results[key]]
+
+    summary = results["chain"]
+    before, after = results["load_average_before"], results["load_average_after"]
+    print(f"Machine: {results['machine']}")
+    print(f"Chain: {summary['events']} events in {summary['transactions']} transactions, "
+          f"blocks {summary['escrow']['block']}-{summary['head']}, grants {summary['grants']}")
+    print(f"Runs per measurement: {results['repeat']}; load average (1, 5, 15 min) before "
+          f"{before[0]:.1f} {before[1]:.1f} {before[2]:.1f}, after {after[0]:.1f} {after[1]:.1f} {after[2]:.1f}")
+    print(format_row("fresh sync", runs("fresh")))
+    print(format_row(f"last 10 % (> {results['incremental_cut_block']})", runs("incremental")))
+    print(format_row("no-op sync", runs("noop"), with_rate=False))
+    print(format_row("ledger.events()", runs("events_read")))
+    print(format_row("books.rebuild()", runs("rebuild")))
+    if results["audit"] is None:
+        print(f"{'audit':<20} not measured: fundtrail.ledger.audit is not on this branch")
+    else:
+        print(format_row("audit", [Run(**results["audit"])]))
+
+    fresh = results["fresh"][0]
+    print(f"eth_getLogs ranges of the first fresh sync ({len(fresh['ranges'])} requests stored, "
+          f"{fresh['requests']} sent): " + ", ".join(f"{a}-{b}:{n}" for a, b, n in fresh["ranges"]))
+    print(f"eth_getLogs ranges with {SMALL_POLICY}: "
+          + ", ".join(f"{a}-{b}:{n}" for a, b, n in results["adaptive"]["ranges"]))
+    violations = results["range_violations"]
+    print("The ranges follow the policy." if not violations else
+          "The ranges do NOT follow the policy: " + "; ".join(violations))
+    median_rate = results["fresh_rate"]["median"]
+    verdict = "meets" if median_rate >= TARGET_EVENTS_PER_SECOND else "misses"
+    print(f"Fresh indexing {verdict} the target of {TARGET_EVENTS_PER_SECOND} events/s "
+          f"(median {median_rate:.0f} events/s). Results written to {output}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; return 1 if the eth_getLogs ranges broke the range policy, else 0."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8760, help="anvil's port on 127.0.0.1")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each measurement")
     parser.add_argument("--events", type=int, default=12_000,
-                        help="events to generate at least (default: 12,000)")
+                        help="minimum number of events to generate (default: 12,000)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated history")
     parser.add_argument("--regenerate", action="store_true", help="generate the chain even if one is saved")
     parser.add_argument("--profile", type=Path, help="write a cProfile of one extra fresh sync to this file")
@@ -328,82 +408,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     state, summary = saved_chain(options.port, options.seed, options.events, options.regenerate)
-    results: dict = {"machine": machine(), "chain": summary, "repeat": options.repeat}
     with Anvil(options.port, load_state=state) as anvil, tempfile.TemporaryDirectory() as folder:
         check_chain(Rpc(anvil.url), summary)
         Timer.anvil = anvil
         web3 = Web3(Web3.HTTPProvider(anvil.url, request_kwargs={"timeout": 120}))
         bench = Bench(web3, deployment_of(summary), Path(folder))
+        results = {"machine": machine(), "chain": summary, **measure(bench, options.repeat, options.profile)}
 
-        # One untimed sync warms up imports, anvil's caches and the HTTP connection.
-        _, database = bench.fresh()
-        if options.profile:
-            bench.fresh(profile=options.profile)
-            logger.info("Wrote the profile of one fresh sync to %s", options.profile)
-
-        # Other processes on the machine slow the wall-clock times down. The load average
-        # before and after shows whether they did.
-        load_before = os.getloadavg()
-        fresh = [bench.fresh()[0] for _ in range(options.repeat)]
-        cut = cut_block(database, 0.9)
-        incremental = [bench.incremental(cut) for _ in range(options.repeat)]
-        rebuilt = [bench.rebuild(database) for _ in range(options.repeat)]
-        audit = bench.audit(database)
-        load_after = os.getloadavg()
-
-        # With a small first range and log limit, the ranges grow several times on this chain.
-        # The default policy's first range has too many logs, so that sync checks the halving.
-        small = RangePolicy(initial=16, maximum=1_024, max_logs=1_000)
-        adaptive = bench.fresh(policy=small)[0]
-
-    tail = [pair[0] for pair in incremental]
-    noop = [pair[1] for pair in incremental]
-    rows = [
-        format_row("fresh sync", fresh),
-        format_row(f"last 10 % (> {cut})", tail),
-        format_row("no-op sync", noop, with_rate=False),
-        format_row("ledger.events()", [pair[0] for pair in rebuilt]),
-        format_row("books.rebuild()", [pair[1] for pair in rebuilt]),
-        "audit                not measured: fundtrail.ledger.audit is not on this branch"
-        if audit is None else format_row("audit", [audit]),
-    ]
-    ranges = fresh[0].ranges or []
-    violations = range_violations(ranges, RangePolicy()) + range_violations(adaptive.ranges or [], small)
-    results.update({
-        "fresh": [vars(run) for run in fresh],
-        "incremental_cut_block": cut,
-        "incremental": [vars(run) for run in tail],
-        "noop": [vars(run) for run in noop],
-        "events_read": [vars(pair[0]) for pair in rebuilt],
-        "rebuild": [vars(pair[1]) for pair in rebuilt],
-        "fresh_rate": spread([run.rate for run in fresh]),
-        "adaptive_policy": vars(small),
-        "adaptive": vars(adaptive),
-        "range_violations": violations,
-        "load_average_before": load_before,
-        "load_average_after": load_after,
-    })
     output = options.output or STATE_FOLDER / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     output.write_text(json.dumps(results, indent=2) + "\n")
-
-    print(f"Machine: {results['machine']}")
-    print(f"Chain: {summary['events']} events in {summary['transactions']} transactions, "
-          f"blocks {summary['escrow']['block']}-{summary['head']}, grants {summary['grants']}")
-    print(f"Runs per measurement: {options.repeat}; load average (1, 5, 15 min) before "
-          f"{load_before[0]:.1f} {load_before[1]:.1f} {load_before[2]:.1f}, after "
-          f"{load_after[0]:.1f} {load_after[1]:.1f} {load_after[2]:.1f}")
-    print("\n".join(rows))
-    print(f"eth_getLogs ranges of the first fresh sync ({len(ranges)} requests stored, "
-          f"{fresh[0].requests} sent): " + ", ".join(f"{a}-{b}:{n}" for a, b, n in ranges))
-    print(f"eth_getLogs ranges with {small}: " + ", ".join(
-        f"{a}-{b}:{n}" for a, b, n in adaptive.ranges or []))
-    print("The ranges follow the policy." if not violations else
-          "The ranges do NOT follow the policy: " + "; ".join(violations))
-    median_rate = results["fresh_rate"]["median"]
-    verdict = "meets" if median_rate >= TARGET_EVENTS_PER_SECOND else "misses"
-    print(f"Fresh indexing {verdict} the target of {TARGET_EVENTS_PER_SECOND} events/s "
-          f"(median {median_rate:.0f} events/s). Results written to {output}")
-    return 0
+    print_report(results, output)
+    return 1 if results["range_violations"] else 0
 
 
 if __name__ == "__main__":
