@@ -190,7 +190,8 @@ class Bench:
                 profiler.disable()
         if profiler:
             profiler.dump_stats(profile)
-        run = Run(timer.seconds, result.events, timer.cpu_seconds, timer.anvil_cpu_seconds, result.requests, ranges)
+        run = Run(timer.seconds, result.events, timer.cpu_seconds, timer.anvil_cpu_seconds,
+                  result.requests, ranges)
         return run, database
 
     def incremental(self, cut: int) -> tuple[Run, Run]:
@@ -367,7 +368,8 @@ def print_report(results: dict, output: Path) -> None:
     print(f"Chain: {summary['events']} events in {summary['transactions']} transactions, "
           f"blocks {summary['escrow']['block']}-{summary['head']}, grants {summary['grants']}")
     print(f"Runs per measurement: {results['repeat']}; load average (1, 5, 15 min) before "
-          f"{before[0]:.1f} {before[1]:.1f} {before[2]:.1f}, after {after[0]:.1f} {after[1]:.1f} {after[2]:.1f}")
+          f"{before[0]:.1f} {before[1]:.1f} {before[2]:.1f}, "
+          f"after {after[0]:.1f} {after[1]:.1f} {after[2]:.1f}")
     print(format_row("fresh sync", runs("fresh")))
     print(format_row(f"last 10 % (> {results['incremental_cut_block']})", runs("incremental")))
     print(format_row("no-op sync", runs("noop"), with_rate=False))
