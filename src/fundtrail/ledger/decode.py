@@ -1,7 +1,8 @@
 """Turn raw `eth_getLogs` entries into named events with plain JSON-ready arguments.
 
-Raw logs are decoded with eth-abi against each contract's event ABI, without web3's result
-formatters: an index of tens of thousands of events spends most of its time here.
+Raw logs are decoded against each contract's event ABI, without web3's result formatters: an
+index of tens of thousands of events spends most of its time here. Static values are read
+straight from their 32-byte words, and eth-abi decodes the rest.
 """
 
 from collections.abc import Callable, Iterable
@@ -167,7 +168,9 @@ class _EventDecoder:
         data = [(item, t) for item, t in zip(self.inputs, types) if not item.get("indexed")]
         self._data_types = [t for _, t in data]
         # Built once here: `eth_abi.decode` builds the same decoder on every call.
-        self._data_decoder = TupleDecoder(decoders=[abi_registry.get_decoder(t) for t in self._data_types])
+        self._data_decoder = TupleDecoder(
+            decoders=[abi_registry.get_decoder(t) for t in self._data_types]
+        )
         readers = [_word_reader(t) for t in self._data_types]
         self._data_readers = readers if all(readers) else None
         # For each argument in declaration order: its name, whether it is indexed, its
