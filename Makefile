@@ -28,7 +28,7 @@ STAMP_BUILD := .build/.compiled
 STAMP_SLITHER := $(SLITHER_VENV)/.installed
 CONTRACT_SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*')
 
-.PHONY: setup compile demo demo-offline slither test anvil clean
+.PHONY: setup compile demo demo-offline slither test anvil clean bench-index
 
 setup: $(STAMP_PY) $(STAMP_NPM) $(SOLC) $(STAMP_BUILD)
 
@@ -109,3 +109,12 @@ anvil: setup
 	mkdir -p $(dir $(ANVIL_STATE))
 	anvil --host 127.0.0.1 --port $(ANVIL_PORT) --hardfork shanghai \
 		--state $(ANVIL_STATE) --state-interval 5 --preserve-historical-states
+
+# The indexing benchmark (docs/benchmarks.md), never part of `make test`. It starts its own anvil
+# on BENCH_ANVIL_PORT, generates a chain of at least 12,000 events the first time (a few
+# minutes), saves it in .fundtrail/bench/ and reloads it on later runs. Pass more options in
+# BENCH_ARGS, such as BENCH_ARGS="--repeat 9" or BENCH_ARGS="--regenerate".
+BENCH_ANVIL_PORT ?= 8760
+BENCH_ARGS ?=
+bench-index: compile
+	$(OFFLINE) $(BIN)/python benchmarks/index_benchmark.py --port $(BENCH_ANVIL_PORT) $(BENCH_ARGS)

@@ -6,7 +6,7 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 from fundtrail.contracts import ESCROW, REGISTRY
 from fundtrail.errors import FundTrailError
 from fundtrail.ledger.books import ETH
-from fundtrail.ledger.decode import _plain
+from fundtrail.ledger.decode import json_ready
 from fundtrail.ledger.indexer import Ledger
 
 ERC20_BALANCE_ABI = [
@@ -81,8 +81,8 @@ class ChainViews:
             ) from error
         outputs = contract.get_function_by_name(function).abi["outputs"]
         if len(outputs) == 1:
-            return _plain(result, outputs[0])
-        return tuple(_plain(item, output) for item, output in zip(result, outputs, strict=True))
+            return json_ready(result, outputs[0])
+        return tuple(json_ready(item, output) for item, output in zip(result, outputs, strict=True))
 
     def timestamp(self, block: int) -> int:
         return self.web3.eth.get_block(block)["timestamp"]
