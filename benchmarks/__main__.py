@@ -12,7 +12,6 @@ from benchmarks import breakdown, report, scenarios, snapshot
 from benchmarks.breakdown import Breakdown
 from benchmarks.chain import ROOT, BenchmarkError, Chain, anvil, load_artifacts
 
-logger = logging.getLogger("benchmarks")
 
 SNAPSHOT = ROOT / "benchmarks" / "gas-snapshot.json"
 DOC = ROOT / "docs" / "gas.md"
@@ -22,7 +21,7 @@ port_option = click.option(
     type=click.IntRange(1024, 65535),
     default=8547,
     show_default=True,
-    help="Port of the fresh anvil the benchmark starts on 127.0.0.1; it must be free.",
+    help="Port on 127.0.0.1 for the fresh anvil that the benchmark starts. It must be free.",
 )
 snapshot_option = click.option(
     "--snapshot",
@@ -42,7 +41,7 @@ class Run:
     """Receipt gasUsed of each operation, in the order of `scenarios.OPERATIONS`."""
 
     breakdowns: dict[str, Breakdown]
-    """Where each operation's gas goes; empty unless the run traced its transactions."""
+    """Gas of each operation by kind of work. Empty unless the run traced its transactions."""
 
     client_version: str
     """anvil's `web3_clientVersion`, such as `anvil/v1.7.1`."""

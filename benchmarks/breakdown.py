@@ -1,4 +1,4 @@
-"""Where a transaction's gas goes, read from anvil's step-by-step trace of it."""
+"""Breakdown of a transaction's gas by kind of work, read from anvil's step-by-step trace."""
 
 from dataclasses import dataclass
 
@@ -27,7 +27,7 @@ CATEGORIES = {
 
 @dataclass(frozen=True)
 class Breakdown:
-    """A transaction's gas by kind of work; the parts add up to the receipt's gasUsed."""
+    """A transaction's gas by kind of work. The parts add up to the receipt's gasUsed."""
 
     intrinsic: int
     """21,000 per transaction plus 4 per zero byte and 16 per non-zero byte of calldata."""

@@ -1,8 +1,8 @@
 """A throwaway anvil chain for gas measurements, and the transactions the benchmark sends to it.
 
-Every block gets a timestamp from a clock that this module keeps, and every account and key is
-derived from a fixed label, so the same run sends the same transactions with the same calldata
-and gets the same gas figures every time.
+Every block gets its timestamp from a clock that this module keeps, and every key is derived
+from a fixed label. So every run sends the same transactions with the same calldata, and gets
+the same gas figures.
 """
 
 import json
@@ -38,18 +38,18 @@ BLOCK_INTERVAL = 12
 """Seconds between two blocks, as on Ethereum mainnet."""
 
 TRANSACTION_GAS_LIMIT = 15_000_000
-"""Gas limit of every transaction. A fixed limit skips gas estimation; gasUsed does not depend
-on it, because the contracts forward either all gas or a fixed amount."""
+"""Gas limit of every transaction. A fixed limit skips gas estimation. gasUsed does not depend
+on it, because no contract here branches on the gas it has left."""
 
 ACCOUNT_BALANCE = 10**24
 """Wei given to every account, enough for every transaction and ETH amount of the benchmark."""
 
 START_TIMEOUT = 30.0
-"""Seconds to wait for anvil to answer before giving up."""
+"""Seconds to wait for anvil to accept RPC requests before giving up."""
 
 
 class BenchmarkError(Exception):
-    """A benchmark could not run or found a problem; the message says what to do next."""
+    """A benchmark that could not run or found a problem. The message states what to do next."""
 
 
 def account_for(label: str) -> LocalAccount:
@@ -128,7 +128,10 @@ def _connect(port: int, process: subprocess.Popen) -> Web3:
         if w3.is_connected():
             return w3
         time.sleep(0.1)
-    raise BenchmarkError(f"anvil did not answer on port {port} within {START_TIMEOUT:.0f} s.")
+    raise BenchmarkError(
+        f"anvil timed out: no response on port {port} within {START_TIMEOUT:.0f} s. Check that "
+        "`anvil --version` runs."
+    )
 
 
 class Chain:
@@ -159,13 +162,13 @@ class Chain:
                 f"No compiled contract named {name}. Run `make compile` first."
             ) from error
         factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-        receipt = self.transact(factory.constructor(*arguments), sender, what=f"deploy {name}")
+        receipt = self.transact(factory.constructor(*arguments), sender, label=f"deploy {name}")
         return self.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
 
-    def transact(self, call, sender: LocalAccount, *, value: int = 0, what: str) -> TxReceipt:
+    def transact(self, call, sender: LocalAccount, *, value: int = 0, label: str) -> TxReceipt:
         """Send `call` from `sender` in a block of its own and return the receipt.
 
-        Raise `BenchmarkError` naming `what` when the transaction reverts.
+        Raise `BenchmarkError` naming `label` when the transaction reverts.
         """
         self.advance(BLOCK_INTERVAL)
         transaction = {"from": sender.address, "value": value, "gas": TRANSACTION_GAS_LIMIT}
@@ -173,15 +176,15 @@ class Chain:
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
         if receipt["status"] != 1:
             raise BenchmarkError(
-                f"The transaction `{what}` reverted ({tx_hash.hex()}). The benchmark scenario no "
+                f"The transaction `{label}` reverted ({tx_hash.hex()}). The benchmark scenario no "
                 "longer matches the contracts: fix the scenario in benchmarks/scenarios.py."
             )
         return receipt
 
-    def measure(self, call, sender: LocalAccount, *, value: int = 0, what: str) -> TxReceipt:
+    def measure(self, call, sender: LocalAccount, *, value: int = 0, label: str) -> TxReceipt:
         """Send `call` and return its receipt, whose gasUsed is the whole transaction's gas."""
-        receipt = self.transact(call, sender, value=value, what=what)
-        logger.debug("%s used %s gas", what, receipt["gasUsed"])
+        receipt = self.transact(call, sender, value=value, label=label)
+        logger.debug("%s used %s gas", label, receipt["gasUsed"])
         return receipt
 
     def send_eth(self, sender: LocalAccount, to: str, amount: int) -> None:
@@ -193,7 +196,7 @@ class Chain:
         self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
 
     def advance(self, seconds: int) -> None:
-        """Move the clock on by `seconds`; the next block gets the new time."""
+        """Move the clock on by `seconds`, which sets the timestamp of the next block."""
         self.now += seconds
         self.w3.provider.make_request("evm_setNextBlockTimestamp", [self.now])
 

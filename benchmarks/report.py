@@ -31,18 +31,18 @@ TARGETS = (
         "create_and_fund_eth_3_milestones",
         "create-and-fund, 3 milestones, 3 attestors, ETH",
         250_000,
-        "An ETH grant with 3 milestones and 3 attestors writes 15 storage slots that were zero, "
-        "at 22,100 gas each (20,000 for the write and 2,100 for the first access): 2 slots of "
-        "the `Grant` (the token slot stays zero for ETH), 3 milestones, 3 attestor positions, "
-        "the attestor array (its length and 3 entries), the funder's contribution, and the "
-        "funder array (its length and 1 entry). That is about 331,500 gas before the "
-        "`GrantCreated` event, which carries the full terms, and the calldata. A layout without "
-        "the attestor array, which repeats what `_attestorPosition` holds (4 slots with 3 "
-        "attestors, about 88,400 gas), and with the first funder kept in the `Grant` struct "
-        "instead of the funder array (2 slots, about 44,200 gas) would still cost about "
-        "274,000 gas by the gas schedule (an estimate, not a measurement). The rest would "
-        "need narrower types, such as two milestones per slot with 96-bit amounts and 32-bit "
-        "deadlines, a trade we did not make.",
+        "An ETH grant with 3 milestones and 3 attestors writes 15 storage slots that were zero. "
+        "Each costs 22,100 gas: 20,000 for the write and 2,100 for the first access. They are "
+        "2 slots of the `Grant` (the token slot stays zero for ETH), 3 milestones, 3 attestor "
+        "positions, the attestor array (its length and 3 entries), the funder's contribution and "
+        "the funder array (its length and 1 entry). That makes about 331,500 gas before the "
+        "calldata and the `GrantCreated` event, which carries the full terms. Two layout changes "
+        "would save about 132,600 gas: dropping the attestor array, which repeats what "
+        "`_attestorPosition` contains (4 slots with 3 attestors), and keeping the first funder "
+        "in the `Grant` struct instead of the funder array (2 slots). The grant would still "
+        "cost about 274,000 gas, an estimate from the gas schedule and not a measurement. The "
+        "rest would need narrower types, such as two milestones per slot with 96-bit amounts "
+        "and 32-bit deadlines, and we did not make that trade.",
     ),
     Target(
         "approve_below_quorum",
@@ -51,71 +51,74 @@ TARGETS = (
         "An approval reads 4 storage slots for the first time in the transaction, at 2,100 gas "
         "each: the grant's first slot, the milestone, its evidence hash and the attestor's "
         "position. It writes the approval bitmap (2,900 gas) and emits `MilestoneApproved` "
-        "(about 2,400 gas). The reentrancy guard costs about 2,300 gas more after its refund, "
-        "and the transaction itself 21,000 gas plus calldata. Taking the guard only in the "
-        "release step, not in every approval, would save about those 2,300 gas (an estimate), "
-        "but it changes where reentrancy is blocked, so it needs a security review first. "
-        "Every other part is a first read of a slot the checks need, or the event.",
+        "(about 2,400 gas). The reentrancy guard adds about 2,300 gas after its refund, and the "
+        "transaction itself costs 21,000 gas plus calldata. Taking the guard only in the "
+        "release step, not in every approval, would save about those 2,300 gas (an estimate). "
+        "It would change where reentrancy is blocked, so it needs a security review first. "
+        "Every other part is the first read of a slot that the checks need, or the event.",
     ),
     Target(
         "approve_quorum_release_eth",
         "quorum approval with ETH release",
         75_000,
-        "The figure is a grant's first release, which turns the grant's `released` counter "
-        "(its fourth slot, shared with `reclaimed`) from zero to non-zero: 22,100 gas instead of "
-        "5,000. A later milestone of the same grant (`approve_quorum_release_eth_later_milestone` "
-        "above) does not pay that first write. On top of the approval, a release writes the settled count, "
-        "the milestone status and the escrow's ETH total, emits `MilestoneReleased` and "
-        "`Payout`, and sends the ETH (about 9,300 gas to an existing account: 2,600 for the cold "
-        "account and 9,000 for a call with value, less the 2,300 stipend left unused). Meeting "
-        "the target on the first release would need a layout without the stored `released` "
-        "and `reclaimed` counters, with `getGrant` adding up its at most 32 milestones instead.",
+        "The figure is a grant's first release. It turns the grant's `released` counter (its "
+        "fourth slot, shared with `reclaimed`) from zero to non-zero, which costs 22,100 gas "
+        "instead of 5,000. A later milestone of the same grant "
+        "(`approve_quorum_release_eth_later_milestone` above) does not pay that first write. "
+        "On top of the approval, a release writes the settled count, the milestone status and "
+        "the escrow's ETH total. It emits `MilestoneReleased` and `Payout`, and sends the ETH. "
+        "Sending ETH to an existing account costs about 9,300 gas: 2,600 for the cold account "
+        "and 9,000 for a call with value, less the unused 2,300 stipend. Meeting the target on "
+        "the first release would need a layout without the stored `released` and `reclaimed` "
+        "counters, with `getGrant` adding up the grant's at most 32 milestones instead.",
     ),
     Target(
         "approve_quorum_release_erc20",
         "quorum approval with ERC-20 release",
         80_000,
-        "As for ETH, this is a grant's first release, with 17,100 gas for the `released` "
-        "counter's first write. The token transfer costs more than an ETH transfer: a call to "
-        "the token contract, two balance slots and a `Transfer` event. The second milestone of "
-        "the same grant (`approve_quorum_release_erc20_later_milestone` above) shows the cost "
-        "without the first write. The layout change is the same as for ETH.",
+        "As for ETH, this is a grant's first release, with 17,100 gas more for the first write "
+        "of the `released` counter. A token transfer costs more than an ETH transfer, because "
+        "it calls the token contract, writes two balance slots and emits `Transfer`. The "
+        "second milestone of the same grant (`approve_quorum_release_erc20_later_milestone` "
+        "above) does not pay the first write. The layout change is the same as for ETH.",
     ),
     Target(
         "relay_2_approvals_release_eth",
         "relaying 2 signatures, with release",
         95_000,
-        "Each relayed signature marks its EIP-712 digest as used, in a new slot (22,100 gas), so "
-        "that it can never count twice; it also emits `SignatureRelayed` and costs an ecrecover "
-        "call (3,000 gas), the EIP-712 hashing and 65 bytes of signature in the calldata. Two "
-        "signatures then pay both approvals and a grant's first release, as above. Per-signer "
-        "nonces instead of used-digest slots would write one slot per signer that is non-zero "
-        "after its first use, but they would change the signed message format and what a "
-        "revocation can target. Even with that change and without the first-release write, "
-        "an estimate from the gas schedule (not a measurement) stays above 95,000.",
+        "Each relayed signature marks its EIP-712 digest as used in a new slot (22,100 gas), so "
+        "that it can never count twice. Each also emits `SignatureRelayed`, calls the ecrecover "
+        "precompile (3,000 gas), hashes the typed data and adds 65 bytes of signature to the "
+        "calldata. Then the two signatures pay for both approvals and for a grant's first "
+        "release, as above. Per-signer nonces instead of used-digest slots would write one slot "
+        "per signer, which is non-zero after its first use. But nonces would change the signed "
+        "message format and what a revocation can target. Even with that change and without "
+        "the first write of `released`, an estimate from the gas schedule (not a measurement) "
+        "stays above 95,000.",
     ),
     Target(
         "reclaim_1_funder",
         "reclaim, 1 funder",
         60_000,
-        "A reclaim reads about 9 slots for the first time (the grant's 4 slots, the milestone, "
-        "the funder array's length and entry, the reentrancy guard and the escrow's ETH total), "
+        "A reclaim reads 9 slots for the first time: the grant's 4 slots, the milestone, the "
+        "funder array's length and entry, the reentrancy guard and the escrow's ETH total. It "
         "writes the milestone status, the settled count, the `reclaimed` counter and the ETH "
-        "total, emits `MilestoneReclaimed` and one `Payout` per funder, and sends the ETH (about "
-        "9,300 gas). Keeping the first funder in the grant's own slots and dropping the "
-        "escrow-wide total per token (`totalHeld`, which the invariant \"escrow balance ≥ Σ held "
-        "+ Σ credits\" in docs/SECURITY.md is checked against) would save about 9,400 gas by "
-        "the gas schedule (an estimate), still short of 60,000 by a little. We found no layout "
-        "that meets it without dropping an event.",
+        "total. It emits `MilestoneReclaimed` and one `Payout` per funder, and sends the ETH "
+        "(about 9,300 gas). Two layout changes would save about 9,400 gas by the gas schedule "
+        "(an estimate): keeping the first funder in the grant's own slots, and dropping the "
+        "escrow-wide total per token (`totalHeld`). The invariant \"escrow balance ≥ Σ held + Σ "
+        "credits\" in docs/SECURITY.md is checked against that total. Even then the reclaim "
+        "would stay a little above 60,000, and we found no layout that meets it without "
+        "dropping an event.",
     ),
     Target(
         "donate_eth",
         "ETH donation",
         45_000,
-        "A donation reads the project's admin and payout slots, increments the donation counter "
-        "and the project's total for the token (5,000 gas each), runs the reentrancy guard "
-        "(about 2,300 gas after its refund), emits `ProjectDonation` (about 2,900 gas) and "
-        "forwards the ETH to the payout address (about 9,300 gas). Meeting 45,000 would need "
+        "A donation reads the project's admin and payout slots. It increments the donation "
+        "counter and the project's total for the token, at 5,000 gas each. The reentrancy "
+        "guard adds about 2,300 gas after its refund, `ProjectDonation` about 2,900 gas, and "
+        "forwarding the ETH to the payout address about 9,300 gas. Meeting 45,000 would need "
         "dropping both the on-chain project totals and the donation counter, which we keep.",
     ),
     Target(
@@ -123,10 +126,10 @@ TARGETS = (
         "ERC-20 donation",
         60_000,
         "The token moves straight from the donor to the payout address with `transferFrom`. "
-        "The registry reads the payout address's balance before and after the transfer, so that "
-        "a fee-on-transfer token is rejected instead of recorded at the wrong amount. Those two "
-        "extra calls to the token cost roughly the size of the miss (an estimate). We keep the "
-        "check.",
+        "The registry reads the payout address's balance before and after the transfer, so "
+        "that a fee-on-transfer token is rejected instead of recorded at the wrong amount. "
+        "Those two extra calls to the token cost roughly the size of the miss (an estimate). "
+        "We keep the check.",
     ),
 )
 

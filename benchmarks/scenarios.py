@@ -8,7 +8,6 @@ count, the reentrancy guard) and every balance it changes is already non-zero. T
 starts at zero in both rounds, as it does on a live chain.
 """
 
-import logging
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
@@ -19,7 +18,6 @@ from web3.types import TxReceipt
 from benchmarks.chain import BenchmarkError, Chain
 from fundtrail import signing
 
-logger = logging.getLogger(__name__)
 
 ETH = "0x0000000000000000000000000000000000000000"
 DAY = 24 * 60 * 60
@@ -265,7 +263,7 @@ class Scenario:
             ),
             roles.donor,
             value=DONATION_ETH,
-            what="donateToGrant",
+            label="donateToGrant",
         )
 
         # OpenZeppelin references: a plain transfer, and a vesting wallet that vests over 180
@@ -273,7 +271,7 @@ class Scenario:
         receipts["reference_erc20_transfer"] = self.chain.measure(
             stablecoin.functions.transfer(roles.ngo.address, TRANSFER_TOKENS),
             roles.donor,
-            what="ERC-20 transfer",
+            label="ERC-20 transfer",
         )
         wallet = self._deploy_vesting_wallet()
 
@@ -284,15 +282,15 @@ class Scenario:
         receipts["withdraw_erc20_credit"] = self.chain.measure(
             contracts.escrow.functions.withdraw(contracts.regulated_token.address, roles.ngo.address),
             roles.ngo,
-            what="withdraw",
+            label="withdraw",
         )
         receipts["reference_vesting_release_eth"] = self.chain.measure(
-            wallet.functions.release(), roles.ngo, what="VestingWallet.release()"
+            wallet.functions.release(), roles.ngo, label="VestingWallet.release()"
         )
         receipts["reference_vesting_release_erc20"] = self.chain.measure(
             wallet.functions.release(stablecoin.address),
             roles.ngo,
-            what="VestingWallet.release(token)",
+            label="VestingWallet.release(token)",
         )
         return receipts
 
@@ -324,7 +322,7 @@ class Scenario:
             self.contracts.escrow.functions.createAndFundGrant(terms, total),
             self.roles.grant_maker,
             value=total if token == ETH else 0,
-            what=f"createAndFundGrant with {milestone_count} milestones",
+            label=f"createAndFundGrant with {milestone_count} milestones",
         )
 
     def _create_shared_grant(self) -> int:
@@ -350,14 +348,14 @@ class Scenario:
         return self.chain.measure(
             self.contracts.escrow.functions.submitEvidence(grant_id, index, evidence, EVIDENCE_URI),
             self.roles.ngo,
-            what="submitEvidence",
+            label="submitEvidence",
         )
 
     def _approve(self, grant_id: int, index: int, evidence: bytes, attestor) -> TxReceipt:
         return self.chain.measure(
             self.contracts.escrow.functions.approve(grant_id, index, evidence),
             attestor,
-            what="approve",
+            label="approve",
         )
 
     def _release(self, grant_id: int, index: int, evidence: bytes) -> None:
@@ -370,7 +368,7 @@ class Scenario:
         return self.chain.measure(
             self.contracts.escrow.functions.reclaim(grant_id, index),
             self.roles.relayer,
-            what="reclaim",
+            label="reclaim",
         )
 
     def _leave_credit(self, evidence: bytes) -> None:
@@ -408,7 +406,7 @@ class Scenario:
                 grant_id, index, evidence, EVIDENCE_URI, expiry, signature
             ),
             self.roles.relayer,
-            what="submitEvidenceWithSignature",
+            label="submitEvidenceWithSignature",
         )
 
     def _relay_approvals(self, grant_id: int, index: int, evidence: bytes, attestors) -> TxReceipt:
@@ -421,7 +419,7 @@ class Scenario:
         return self.chain.measure(
             self.contracts.escrow.functions.approveWithSignatures(grant_id, index, evidence, approvals),
             self.roles.relayer,
-            what="approveWithSignatures",
+            label="approveWithSignatures",
         )
 
     # Donations, tokens and references.
@@ -433,7 +431,7 @@ class Scenario:
             ),
             self.roles.donor,
             value=amount if token == ETH else 0,
-            what="donate",
+            label="donate",
         )
 
     def _approve_token(self, token: Contract, owner: LocalAccount, amount: int) -> None:
@@ -454,8 +452,8 @@ class Scenario:
         )
         return wallet
 
-    def _send(self, call, sender: LocalAccount, what: str, value: int = 0) -> None:
-        self.chain.transact(call, sender, value=value, what=what)
+    def _send(self, call, sender: LocalAccount, label: str, value: int = 0) -> None:
+        self.chain.transact(call, sender, value=value, label=label)
 
 
 class _LocalSigner:
