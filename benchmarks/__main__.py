@@ -1,4 +1,4 @@
-"""Command line of the gas benchmark: `python -m benchmarks gas` and `python -m benchmarks check`."""
+"""Command line of the gas benchmark, with the commands `gas` and `check`."""
 
 import logging
 import shutil
@@ -11,7 +11,6 @@ import click
 from benchmarks import breakdown, report, scenarios, snapshot
 from benchmarks.breakdown import Breakdown
 from benchmarks.chain import ROOT, BenchmarkError, Chain, anvil, load_artifacts
-
 
 SNAPSHOT = ROOT / "benchmarks" / "gas-snapshot.json"
 DOC = ROOT / "docs" / "gas.md"
@@ -69,7 +68,9 @@ def run_benchmark(port: int, *, with_breakdowns: bool) -> Run:
 @click.option("--verbose", is_flag=True, help="Log every transaction's gas.")
 def cli(verbose: bool) -> None:
     """Measure the gas of FundTrail's operations on a fresh anvil."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s"
+    )
 
 
 @cli.command()
@@ -87,7 +88,9 @@ def gas(port: int, snapshot_path: Path, doc_path: Path) -> None:
     """Measure every operation, then write the snapshot and the gas page."""
     run = _run(port, with_breakdowns=True)
     snapshot.save(snapshot_path, run.gas)
-    doc_path.write_text(report.render(run.gas, run.breakdowns, run.client_version), encoding="utf-8")
+    doc_path.write_text(
+        report.render(run.gas, run.breakdowns, run.client_version), encoding="utf-8"
+    )
 
     width = max(len(name) for name in run.gas)
     for name, value in run.gas.items():

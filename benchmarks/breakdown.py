@@ -60,7 +60,10 @@ def trace(w3: Web3, tx_hash: bytes) -> Breakdown:
     """
     response = w3.provider.make_request(
         "debug_traceTransaction",
-        [Web3.to_hex(tx_hash), {"disableStack": True, "disableMemory": True, "disableStorage": True}],
+        [
+            Web3.to_hex(tx_hash),
+            {"disableStack": True, "disableMemory": True, "disableStorage": True},
+        ],
     )
     steps = response["result"]["structLogs"]
     if not steps:
@@ -68,7 +71,7 @@ def trace(w3: Web3, tx_hash: bytes) -> Breakdown:
 
     top = [step for step in steps if step["depth"] == 1]
     totals: dict[str, list[int]] = {}
-    for step, following in zip(top, top[1:] + [None]):
+    for step, following in zip(top, top[1:] + [None], strict=True):
         # The gas a step used is the drop to the next step at the same depth. For a call,
         # that drop includes the callee's execution, which the step's own gasCost does not show.
         used = step["gas"] - following["gas"] if following else step["gasCost"]

@@ -18,7 +18,6 @@ from web3.types import TxReceipt
 from benchmarks.chain import BenchmarkError, Chain
 from fundtrail import signing
 
-
 ETH = "0x0000000000000000000000000000000000000000"
 DAY = 24 * 60 * 60
 
@@ -164,7 +163,9 @@ class Scenario:
             project_payout=chain.add_account("project payout"),
         )
         self.contracts = self._deploy()
-        self.domain = signing.Domain.from_eip5267(*self.contracts.escrow.functions.eip712Domain().call())
+        self.domain = signing.Domain.from_eip5267(
+            *self.contracts.escrow.functions.eip712Domain().call()
+        )
 
     def _deploy(self) -> Contracts:
         roles = self.roles
@@ -196,8 +197,8 @@ class Scenario:
         stablecoin = contracts.stablecoin
         first, second = roles.attestors[0], roles.attestors[1]
 
-        # Every grant of the round shares one schedule: funding closes after a day, and the
-        # milestones lapse after 30, 60 and 90 days.
+        # Every grant of the round shares one schedule: funding closes after a day, and
+        # milestone i lapses after 30 * (i + 1) days.
         start = self.chain.now
         self.funding_deadline = start + DAY
         self.deadlines = tuple(start + 30 * DAY * (i + 1) for i in range(32))
@@ -280,7 +281,9 @@ class Scenario:
         receipts["reclaim_1_funder"] = self._reclaim(eth_grant, 2)
         receipts["reclaim_5_funders"] = self._reclaim(shared_grant, 2)
         receipts["withdraw_erc20_credit"] = self.chain.measure(
-            contracts.escrow.functions.withdraw(contracts.regulated_token.address, roles.ngo.address),
+            contracts.escrow.functions.withdraw(
+                contracts.regulated_token.address, roles.ngo.address
+            ),
             roles.ngo,
             label="withdraw",
         )
@@ -296,11 +299,10 @@ class Scenario:
 
     # Grants.
 
-    def _terms(self, token, milestone_count: int, amount: int | None = None) -> tuple:
+    def _terms(self, token, milestone_count: int) -> tuple:
         """Return GrantTerms: 3 attestors, M = 2, `milestone_count` equal milestones."""
         token_address = token if token == ETH else token.address
-        if amount is None:
-            amount = MILESTONE_ETH if token == ETH else MILESTONE_TOKENS
+        amount = MILESTONE_ETH if token == ETH else MILESTONE_TOKENS
         return (
             self.roles.ngo.address,
             token_address,
@@ -332,7 +334,10 @@ class Scenario:
         share = 3 * MILESTONE_ETH // len(funders)
         escrow = self.contracts.escrow
         self._send(
-            escrow.functions.createAndFundGrant(terms, share), funders[0], "createAndFundGrant", share
+            escrow.functions.createAndFundGrant(terms, share),
+            funders[0],
+            "createAndFundGrant",
+            share,
         )
         grant_id = self._latest_grant()
         for funder in funders[1:]:
@@ -383,7 +388,9 @@ class Scenario:
         self._approve(grant_id, 0, evidence, self.roles.attestors[1])
         self._send(token.functions.unpause(), grant_maker, "unpause the token")
 
-        credit = self.contracts.escrow.functions.creditOf(self.roles.ngo.address, token.address).call()
+        credit = self.contracts.escrow.functions.creditOf(
+            self.roles.ngo.address, token.address
+        ).call()
         if credit != MILESTONE_TOKENS:
             raise BenchmarkError(
                 f"The paused release left a credit of {credit}, not {MILESTONE_TOKENS}. Fix "
@@ -399,7 +406,9 @@ class Scenario:
     def _relay_evidence(self, grant_id: int, index: int, evidence: bytes) -> TxReceipt:
         expiry = self.chain.now + SIGNATURE_LIFETIME
         ngo = self.roles.ngo
-        message = signing.evidence_message(ngo.address, grant_id, index, evidence, EVIDENCE_URI, expiry)
+        message = signing.evidence_message(
+            ngo.address, grant_id, index, evidence, EVIDENCE_URI, expiry
+        )
         signature = self._sign(signing.EVIDENCE_SUBMISSION, ngo, message)
         return self.chain.measure(
             self.contracts.escrow.functions.submitEvidenceWithSignature(
@@ -417,7 +426,9 @@ class Scenario:
             signature = self._sign(signing.MILESTONE_APPROVAL, attestor, message)
             approvals.append((attestor.address, expiry, signature))
         return self.chain.measure(
-            self.contracts.escrow.functions.approveWithSignatures(grant_id, index, evidence, approvals),
+            self.contracts.escrow.functions.approveWithSignatures(
+                grant_id, index, evidence, approvals
+            ),
             self.roles.relayer,
             label="approveWithSignatures",
         )

@@ -11,7 +11,10 @@ from benchmarks.chain import BenchmarkError
 MAX_GROWTH = Fraction(2, 100)
 """Largest growth over the snapshot that passes: 2 %. Growth of exactly 2 % passes."""
 
-FIX = "If the change is intended, run `make gas` and commit benchmarks/gas-snapshot.json and docs/gas.md."
+FIX = (
+    "If the change is intended, run `make gas` and commit benchmarks/gas-snapshot.json and "
+    "docs/gas.md."
+)
 
 
 @dataclass(frozen=True)
@@ -31,9 +34,14 @@ class Finding:
 
     def message(self) -> str:
         if self.measured_gas is None:
-            return f"{self.operation}: in the snapshot ({self.snapshot_gas:,} gas) but no longer measured."
+            return (
+                f"{self.operation}: in the snapshot ({self.snapshot_gas:,} gas) but no longer "
+                "measured."
+            )
         if self.snapshot_gas is None:
-            return f"{self.operation}: measured ({self.measured_gas:,} gas) but not in the snapshot."
+            return (
+                f"{self.operation}: measured ({self.measured_gas:,} gas) but not in the snapshot."
+            )
         return (
             f"{self.operation}: {self.snapshot_gas:,} gas in the snapshot, {self.measured_gas:,} "
             f"now ({float(self.change) * 100:+.2f} %)."
@@ -64,7 +72,7 @@ class Comparison:
             )
             lines += [f"  {finding.message()}" for finding in self.failures]
         if self.other_changes:
-            lines.append("Changes within the allowance (the snapshot stays valid):")
+            lines.append(f"Other changes (drops, or growth within {float(MAX_GROWTH) * 100:g} %):")
             lines += [f"  {finding.message()}" for finding in self.other_changes]
         if self.failures:
             lines.append(FIX)
@@ -99,12 +107,18 @@ def load(path: Path) -> dict[str, int]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as error:
-        raise BenchmarkError(f"The gas snapshot {path} was not found. Run `make gas` to write it.") from error
+        raise BenchmarkError(
+            f"The gas snapshot {path} was not found. Run `make gas` to write it."
+        ) from error
     except json.JSONDecodeError as error:
-        raise BenchmarkError(f"The gas snapshot {path} is not valid JSON ({error}). Run `make gas` to rewrite it.") from error
+        raise BenchmarkError(
+            f"The gas snapshot {path} is not valid JSON ({error}). Run `make gas` to rewrite it."
+        ) from error
 
     if not isinstance(data, dict):
-        raise BenchmarkError(f"The gas snapshot {path} must be a JSON object. Run `make gas` to rewrite it.")
+        raise BenchmarkError(
+            f"The gas snapshot {path} must be a JSON object. Run `make gas` to rewrite it."
+        )
     for operation, gas in data.items():
         if isinstance(gas, bool) or not isinstance(gas, int) or gas <= 0:
             raise BenchmarkError(

@@ -19,7 +19,9 @@ def test_unchanged_figures_pass():
     assert comparison.passed
     assert comparison.failures == ()
     assert comparison.other_changes == ()
-    assert comparison.report() == "Gas check passed: every operation costs what the snapshot records."
+    assert (
+        comparison.report() == "Gas check passed: every operation costs what the snapshot records."
+    )
 
 
 def test_growth_of_exactly_two_percent_passes():
@@ -74,7 +76,11 @@ def test_every_failure_is_reported():
 
     comparison = snapshot.compare(SNAPSHOT, measured)
 
-    assert [finding.operation for finding in comparison.failures] == ["approve", "donate", "withdraw"]
+    assert [finding.operation for finding in comparison.failures] == [
+        "approve",
+        "donate",
+        "withdraw",
+    ]
 
 
 def test_snapshot_round_trip_keeps_order(tmp_path):
