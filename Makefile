@@ -28,7 +28,7 @@ STAMP_BUILD := .build/.compiled
 STAMP_SLITHER := $(SLITHER_VENV)/.installed
 CONTRACT_SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*')
 
-.PHONY: setup compile demo demo-offline slither test anvil clean bench-index
+.PHONY: setup compile demo demo-offline slither test gas gas-check anvil clean bench-index
 
 setup: $(STAMP_PY) $(STAMP_NPM) $(SOLC) $(STAMP_BUILD)
 
@@ -90,11 +90,25 @@ TEST_ANVIL_HOST ?= http://127.0.0.1:8545
 
 # Static analysis first, then the whole suite on ape's in-process chain, then the contract tests
 # on anvil, then the tests that start chain processes of their own: the ganache smoke test and
-# the keeper's end-to-end tests, which kill and restart anvil and the keeper.
+# the keeper's end-to-end tests, which kill and restart anvil and the keeper. Last, the gas check.
 test: compile slither
 	$(OFFLINE) $(BIN)/ape test tests -m "not ganache and not anvil" -p no:cacheprovider
 	$(OFFLINE) APE_FOUNDRY_HOST=$(TEST_ANVIL_HOST) $(BIN)/ape test tests/contracts -m "not ganache and not anvil" -p no:cacheprovider --network ethereum:local:foundry
 	$(OFFLINE) $(BIN)/ape test tests -m "ganache or anvil" -p no:cacheprovider
+	$(OFFLINE) $(BIN)/python -m benchmarks check --port $(GAS_ANVIL_PORT)
+
+# The gas benchmark starts a fresh anvil of its own on this port and refuses to run when
+# something already listens there. See docs/gas.md.
+GAS_ANVIL_PORT ?= 8547
+
+# Measures every operation and rewrites benchmarks/gas-snapshot.json and docs/gas.md.
+gas: compile
+	$(OFFLINE) $(BIN)/python -m benchmarks gas --port $(GAS_ANVIL_PORT)
+
+# Measures again and fails when an operation grew by more than 2 % over the snapshot, or when
+# the operations differ from the snapshot's.
+gas-check: compile
+	$(OFFLINE) $(BIN)/python -m benchmarks check --port $(GAS_ANVIL_PORT)
 
 clean:
 	rm -rf .build contracts/.cache .solcx

@@ -35,8 +35,8 @@ from pathlib import Path
 
 from web3 import Web3
 
-import chain
-from chain import ROOT, Anvil, Rpc
+import index_chain as chain
+from index_chain import ROOT, Anvil, Rpc
 from fundtrail.contracts import ESCROW, REGISTRY
 from fundtrail.deployments import ContractRecord, Deployment
 from fundtrail.ledger import open_ledger

@@ -32,7 +32,7 @@ from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 
-from chain import BLOCK_TIME, ROOT, Rpc
+from index_chain import BLOCK_TIME, ROOT, Rpc
 from fundtrail.signing import (
     EVIDENCE_SUBMISSION,
     MILESTONE_APPROVAL,
