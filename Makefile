@@ -22,7 +22,7 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 STAMP_BUILD := .build/.compiled
 
-.PHONY: setup compile demo demo-offline test anvil clean
+.PHONY: setup compile demo demo-offline test fuzz anvil clean
 
 setup: $(STAMP_PY) $(STAMP_NPM) $(SOLC) $(STAMP_BUILD)
 
@@ -70,6 +70,17 @@ test: compile
 	$(OFFLINE) $(BIN)/ape test tests -m "not ganache and not anvil" -p no:cacheprovider
 	$(OFFLINE) APE_FOUNDRY_HOST=$(TEST_ANVIL_HOST) $(BIN)/ape test tests/contracts -m "not ganache and not anvil" -p no:cacheprovider --network ethereum:local:foundry
 	$(OFFLINE) $(BIN)/ape test tests -m "ganache or anvil" -p no:cacheprovider
+
+# The stateful property test of the escrow and registry with its deep profile: 500 examples of
+# up to 50 steps on an anvil it starts on FUZZ_ANVIL_PORT. The seed is drawn and printed unless
+# FUZZ_SEED is set; failing examples are saved in tests/contracts/state-machine-examples/, which
+# `make test` replays first.
+FUZZ_ANVIL_PORT ?= 8710
+FUZZ_SEED ?=
+fuzz: compile
+	$(OFFLINE) FUNDTRAIL_FUZZ_PROFILE=deep FUNDTRAIL_FUZZ_SEED=$(FUZZ_SEED) \
+		FUNDTRAIL_FUZZ_ANVIL_PORT=$(FUZZ_ANVIL_PORT) \
+		$(BIN)/ape test tests/contracts/test_escrow_state_machine.py -m anvil -p no:cacheprovider -s
 
 clean:
 	rm -rf .build contracts/.cache .solcx

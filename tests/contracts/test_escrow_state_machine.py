@@ -753,17 +753,23 @@ class EscrowStateMachine(RuleBasedStateMachine):
         index_pick=st.integers(0, 17),
         evidence_pick=st.integers(0, 2),
         funder_kind=st.integers(0, 5),
+        last_vote_at=st.sampled_from([None, None, -2, -1, 0]),
     )
-    def attest_to_quorum(self, grant_pick, index_pick, evidence_pick, funder_kind):
+    def attest_to_quorum(self, grant_pick, index_pick, evidence_pick, funder_kind, last_vote_at):
         """Fund the grant in full, submit evidence if none is pending, then approve it attestor
-        by attestor up to the threshold."""
+        by attestor up to the threshold. With `last_vote_at`, the last approval runs that many
+        seconds from the milestone deadline: before it the milestone is paid, at it never."""
         grant = self.model.grants[pick(self.grant_ids(), grant_pick)]
         self._fund_rest(grant, funder_kind)
         index = self._milestone_index(grant, index_pick)
         grant = self.model.grants[grant.id]
         if grant.milestones[index].status != MilestoneStatus.EVIDENCE_SUBMITTED:
             self.submit_evidence(grant.id - 1, index, evidence_pick, as_recipient=True)
-        for voter in ("attestor_1", "attestor_2", "attestor_3")[: grant.threshold]:
+        voters = ("attestor_1", "attestor_2", "attestor_3")[: grant.threshold]
+        for position, voter in enumerate(voters):
+            target = grant.milestones[index].deadline + (last_vote_at or 0)
+            if position == len(voters) - 1 and last_vote_at is not None and target >= self.now:
+                self.chain.warp(target)
             self.vote(grant.id - 1, index, 9, voter, approve=True)
             if self.model.grants[grant.id].milestones[index].settled:
                 break
