@@ -80,7 +80,8 @@ FUZZ_SEED ?=
 fuzz: compile
 	$(OFFLINE) FUNDTRAIL_FUZZ_PROFILE=deep FUNDTRAIL_FUZZ_SEED=$(FUZZ_SEED) \
 		FUNDTRAIL_FUZZ_ANVIL_PORT=$(FUZZ_ANVIL_PORT) \
-		$(BIN)/ape test tests/contracts/test_escrow_state_machine.py -m anvil -p no:cacheprovider -s
+		$(BIN)/ape test tests/contracts/test_escrow_state_machine.py::test_escrow_state_machine -m anvil \
+		-p no:cacheprovider -s
 
 clean:
 	rm -rf .build contracts/.cache .solcx

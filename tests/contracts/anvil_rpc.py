@@ -1,7 +1,7 @@
 """A small JSON-RPC driver for one anvil process, built for the stateful escrow tests.
 
 The state machine sends tens of thousands of transactions and reads hundreds of views after
-each one, so it talks to anvil directly: calldata is encoded with eth_abi from the compiled ABI,
+each one, so it talks to anvil directly. Calldata is encoded with eth_abi from the compiled ABI,
 and all the views of one check go to anvil in a single batch request. Every sender is an
 impersonated account (`--auto-impersonate`), and gas is free (base fee and gas price zero), so
 every ETH balance changes only by the values the contracts move.
@@ -26,7 +26,7 @@ TX_GAS = 5_000_000
 
 
 class RpcError(Exception):
-    """anvil answered a JSON-RPC request with an error object."""
+    """anvil returned an error object for a JSON-RPC request."""
 
 
 def _type_of(param):
@@ -35,7 +35,7 @@ def _type_of(param):
     if not kind.startswith("tuple"):
         return kind
     inner = ",".join(_type_of(component) for component in param["components"])
-    return f"({inner}){kind[len('tuple'):]}"
+    return f"({inner}){kind[len('tuple') :]}"
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,9 @@ class Codec:
                 inputs = [_type_of(param) for param in item["inputs"]]
                 outputs = [_type_of(param) for param in item["outputs"]]
                 signature = f"{item['name']}({','.join(inputs)})"
-                self.functions[item["name"]] = Function(item["name"], keccak(text=signature)[:4], inputs, outputs)
+                self.functions[item["name"]] = Function(
+                    item["name"], keccak(text=signature)[:4], inputs, outputs
+                )
             elif item["type"] == "error":
                 types = [_type_of(param) for param in item["inputs"]]
                 signature = f"{item['name']}({','.join(types)})"
@@ -104,7 +106,9 @@ def decode_error(codecs, data: bytes):
         error = codec.errors.get(bytes(data[:4]))
         if error is not None:
             args = eth_abi.decode(error.types, bytes(data[4:]))
-            assert eth_abi.encode(error.types, list(args)) == bytes(data[4:]), f"trailing revert data {data.hex()}"
+            assert eth_abi.encode(error.types, list(args)) == bytes(data[4:]), (
+                f"trailing revert data {data.hex()}"
+            )
             return error.name, tuple(_normalize(value) for value in args)
     return "<raw>", bytes(data)
 
@@ -129,7 +133,7 @@ class AnvilChain:
 
     `timestamp` is the time of the latest block. Every transaction is mined in a block of its
     own at `next_timestamp`, which is one second later unless `warp` moved it, so the tests
-    know the exact `block.timestamp` each transaction sees.
+    know the exact `block.timestamp` of each transaction.
     """
 
     def __init__(self, port: int, log_path: Path, genesis_timestamp: int):
@@ -168,7 +172,9 @@ class AnvilChain:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"anvil exited with {self.process.returncode}:\n{self.log_path.read_text()}")
+                raise RuntimeError(
+                    f"anvil exited with {self.process.returncode}:\n{self.log_path.read_text()}"
+                )
             try:
                 self.rpc("eth_chainId")
                 return
@@ -219,8 +225,8 @@ class AnvilChain:
     def send(self, sender: str, to: str | None, data: bytes, value: int = 0) -> Receipt:
         """Mine one transaction at `next_timestamp` and return its receipt.
 
-        A transaction that reverts is mined as well, with status 0, so the test sees that it
-        changed nothing; its revert data comes from a trace of the top call.
+        A transaction that reverts is mined as well, with status 0, so the test can check that it
+        changed nothing. Its revert data comes from a trace of the top call.
         """
         self.rpc("evm_setNextBlockTimestamp", self.next_timestamp)
         transaction = {
@@ -244,8 +250,8 @@ class AnvilChain:
         return Receipt(status, receipt["logs"], revert_data, self.timestamp)
 
     def _wait_for_receipt(self, tx_hash):
-        """Return the receipt of `tx_hash`. anvil may answer eth_sendTransaction a moment before
-        the automined block is stored, so the receipt is polled for a bounded time."""
+        """Return the receipt of `tx_hash`. anvil may return from eth_sendTransaction a moment
+        before the automined block is stored, so the receipt is polled for a bounded time."""
         deadline = time.monotonic() + REQUEST_TIMEOUT_SECONDS
         while True:
             receipt = self.rpc("eth_getTransactionReceipt", tx_hash)

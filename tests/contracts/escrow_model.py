@@ -353,7 +353,10 @@ class Model:
         self._require_open(grant, index, milestone, now)
         if evidence_hash == ZERO_HASH:
             raise Revert("ZeroEvidenceHash")
-        if milestone.status == MilestoneStatus.EVIDENCE_SUBMITTED and milestone.evidence_hash == evidence_hash:
+        if (
+            milestone.status == MilestoneStatus.EVIDENCE_SUBMITTED
+            and milestone.evidence_hash == evidence_hash
+        ):
             raise Revert("EvidenceAlreadySubmitted", grant_id, index, evidence_hash)
         if evidence_hash in milestone.rejected_hashes:
             raise Revert("EvidenceHashRejected", grant_id, index, evidence_hash)
@@ -426,7 +429,7 @@ class Model:
     # -- Escrow: typed signatures -------------------------------------------------------------
 
     def use_signature(self, signer, digest, expiry, valid, now):
-        """Model `_useSignature`; `valid` says whether the signature is the signer's own."""
+        """Model `_useSignature`. `valid` is whether the signature is the signer's own."""
         if now >= expiry:
             raise Revert("SignatureExpired", signer, expiry)
         self._require_unspent(signer, digest)
@@ -446,7 +449,7 @@ class Model:
         self.signatures[(signer, digest)] = SignatureState.REVOKED
 
     def approve_with_signatures(self, grant_id, index, evidence_hash, approvals, now):
-        """Model `approveWithSignatures`; `approvals` holds `(attestor, digest, expiry, valid)`."""
+        """Model `approveWithSignatures`. `approvals` contains `(attestor, digest, expiry, valid)`."""
         if not approvals:
             raise Revert("EmptySignatureBatch")
         for attestor, digest, expiry, valid in approvals:
