@@ -1070,6 +1070,33 @@ class EscrowStateMachine(RuleBasedStateMachine):
         else:
             self.transact(account, "escrow", "withdraw", token_address, to, model_action=model_action)
 
+    @precondition(lambda self: self.model.credits)
+    @rule()
+    def withdraw_all_credits(self):
+        """Withdraw every credit to the payout wallet, which takes ETH and is on no blocklist.
+
+        Random `withdraw` steps mostly pick receivers that fail, so this step makes successful
+        withdrawals common; a paused blocklist token still makes them revert.
+        """
+        names = {self.address_of(name): name for name in (*EOA_NAMES, "rejecter")}
+        wallet = self.address_of("payout_wallet")
+        for (holder, token), _ in sorted(self.model.credits.items()):
+            account = names.get(holder)
+            if account is None:
+                continue
+            holder_address = holder
+
+            def model_action(model, now, holder_address=holder_address, token=token):
+                model.withdraw(holder_address, token, wallet)
+
+            if account == "rejecter":
+                escrow = self.address_of("escrow")
+                self.transact(
+                    "stranger", "rejecter", "withdraw", escrow, token, wallet, model_action=model_action
+                )
+            else:
+                self.transact(account, "escrow", "withdraw", token, wallet, model_action=model_action)
+
     @rule(repeat=st.sampled_from([False, False, False, True]))
     def pause_blocklist_token(self, repeat):
         """Pause or unpause the blocklist token, which makes its payouts fail and become credits.
