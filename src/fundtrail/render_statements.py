@@ -165,8 +165,8 @@ def donor_statement_view(statement: DonorStatement) -> Group:
     parts = [
         _heading(f"Statement of donor {statement.donor}", statement.source),
         Text(
-            f"{len(statement.direct_gifts)} direct gifts to projects, "
-            f"{len(statement.grants)} grants funded."
+            f"Direct gifts to projects: {len(statement.direct_gifts)}. "
+            f"Grants funded: {len(statement.grants)}."
         ),
     ]
     if statement.grants:
@@ -174,7 +174,8 @@ def donor_statement_view(statement: DonorStatement) -> Group:
         parts.append(
             Text(
                 "Released is the donor's part of each release: the milestone amount times the "
-                "donor's contribution, divided by what the grant was funded with, rounded down.",
+                "donor's contribution, divided by what the grant was funded with, rounded down. "
+                "The first funder gets the rounding remainder, as in a reclaim.",
                 style="dim",
             )
         )
@@ -185,8 +186,12 @@ def donor_statement_view(statement: DonorStatement) -> Group:
 
 
 def movements_table(movements: list[Movement]) -> Table:
-    """Render movements of money, one row each, in chain order."""
-    table = _table("Movements", "Time", "Kind", "For", "Party", "To", "Amount", "Credited", "Transaction")
+    """Render movements of money, one row each, in chain order.
+
+    The parties and the transaction share one column, a line each, so that full addresses and
+    hashes fit beside the amounts at the 200 columns used for files and pipes.
+    """
+    table = _table("Movements", "Time", "Kind", "For", "Amount", "Credited", "Parties and transaction")
     for movement in movements:
         if movement.grant_id is not None:
             target = f"grant {movement.grant_id}"
@@ -196,15 +201,21 @@ def movements_table(movements: list[Movement]) -> Table:
             target = f"project {movement.project_id}"
         else:
             target = ""
+        details = "\n".join(
+            (
+                f"party {movement.account}",
+                f"from  {movement.from_address}",
+                f"to    {movement.to_address}",
+                f"tx    {movement.at.tx_hash}",
+            )
+        )
         table.add_row(
             _time(movement.at),
             movement.kind,
             target,
-            movement.account,
-            movement.to_address,
             movement.amount.formatted,
             "yes" if movement.credited else "no",
-            movement.at.tx_hash,
+            details,
         )
     return table
 

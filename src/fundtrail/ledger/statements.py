@@ -65,8 +65,9 @@ def token_lookup(tokens: Mapping[str, TokenInfo] | TokenLookup) -> TokenLookup:
             return by_address[to_checksum_address(address)]
         except KeyError:
             raise UnknownTokenError(
-                f"No symbol and decimals for token {address}. Add the token to the mapping of "
-                "token details, or look tokens up on the chain with `FundTrail.token_info`."
+                f"Token {address} is missing from the token details passed in. Add its symbol "
+                "and decimals to the mapping, or read tokens from the chain with "
+                "`FundTrail.token_info`."
             ) from None
 
     return lookup
@@ -135,7 +136,7 @@ def to_json(value):
 
 @dataclass(frozen=True)
 class Source:
-    """Which contracts a statement covers, and up to which block."""
+    """The contracts a statement covers, and the last block it includes."""
 
     chain_id: int
     escrow: str
@@ -264,7 +265,7 @@ class MilestoneTerms:
     index: int
     amount: Amount
     deadline: Moment
-    """Release needs the quorum before this time; from this time on, anyone may reclaim."""
+    """Release needs the quorum before this time. From this time on, anyone may reclaim."""
     status: MilestoneStatus
     evidence_hash: str | None
     """The evidence under review or released, or None when no evidence is pending."""
@@ -333,7 +334,7 @@ class VoteEntry:
     reason_hash: str | None
     """For a rejection: the hash of the attestor's written reasons, which stay off-chain."""
     relayer: str | None
-    """Who submitted the attestor's offline signature, or None for an on-chain vote."""
+    """The account that submitted the attestor's offline signature, or None for an on-chain vote."""
     at: Mark
 
 
@@ -467,7 +468,7 @@ class GrantStatement:
 def grant_statement(
     books: Books, grant_id: int, tokens: Mapping[str, TokenInfo] | TokenLookup, source: Source
 ) -> GrantStatement:
-    """Build the statement of grant `grant_id`; raise `NotInLedgerError` if the ledger has none."""
+    """Build the statement of grant `grant_id`, or raise `NotInLedgerError` if the ledger has none."""
     grant = _require_grant(books, grant_id, source)
     token = token_lookup(tokens)(grant.token)
 
@@ -570,7 +571,7 @@ def _require_grant(books: Books, grant_id: int, source: Source) -> GrantBook:
 
 
 def _grant_status(grant: GrantBook, source: Source) -> GrantStatus:
-    # A ledger that holds a grant has read its block, so the time is known in practice; the
+    # A ledger that contains a grant has read its block, so the time is known in practice. The
     # fallback keeps the function total.
     if source.last_block_time is not None:
         now = source.last_block_time.timestamp
@@ -763,7 +764,10 @@ class ProjectStatement:
 def project_statement(
     books: Books, project_id: int, tokens: Mapping[str, TokenInfo] | TokenLookup, source: Source
 ) -> ProjectStatement:
-    """Build the statement of project `project_id`; raise `NotInLedgerError` if the ledger has none."""
+    """Build the statement of project `project_id`.
+
+    Raise `NotInLedgerError` if the ledger has no such project.
+    """
     project = books.projects.get(project_id)
     if project is None:
         known = f"projects {min(books.projects)} to {max(books.projects)}" if books.projects else "no projects"
@@ -863,7 +867,7 @@ class ReturnedAmount:
     kind: str
     """`reclaim` (a milestone missed its deadline) or `refund` (the grant missed full funding)."""
     milestone_index: int | None
-    """The reclaimed milestone; None for a refund."""
+    """The reclaimed milestone, or None for a refund."""
     amount: Amount
     credited: bool
     """The transfer failed, so the amount became a credit of the donor to withdraw."""
@@ -881,7 +885,7 @@ class GrantGift:
     contribution: Amount
     """The donor's total contribution: the sum of `gifts`."""
     funded: Amount
-    """What all funders put into the grant; the donor's part of a milestone is contribution / funded."""
+    """The grant's funding from all funders. The donor's part of a milestone is contribution / funded."""
     gifts: list[Funding]
     released: list[ReleaseShare]
     returned: list[ReturnedAmount]
@@ -1034,7 +1038,7 @@ def donor_statement(
 
 
 def donor_address(text: str) -> str:
-    """Return `text` as a checksummed address; raise `SpecError` if it is not an address."""
+    """Return `text` as a checksummed address, or raise `SpecError` if it is not an address."""
     if not isinstance(text, str) or not is_address(text.strip()):
         raise SpecError(
             "ADDRESS",

@@ -5,101 +5,64 @@ transaction hash against the receipt of the transaction that made it.
 """
 
 import pytest
-from eth_utils import keccak
+from statement_setup import (
+    BAD_EVIDENCE,
+    DIRECT_GIFT,
+    DONOR_REF,
+    DONOR_SHARE,
+    EVIDENCE,
+    GIFT_REF,
+    GRANT_MAKER_SHARE,
+    METADATA,
+    REASON,
+    USDC,
+    hex32,
+    read_ledger,
+    run_cofunded,
+    usdc_info,
+)
 
 from fundtrail.demo import run_demo
-from fundtrail.donor import NO_DONOR_REF, donor_commitment
+from fundtrail.donor import NO_DONOR_REF
 from fundtrail.errors import SpecError
 from fundtrail.grants import GrantStatus, MilestoneStatus
 from fundtrail.ledger.statements import (
     CSV_COLUMNS,
     Amount,
     NotInLedgerError,
-    Source,
     UnknownTokenError,
     donor_statement,
     grant_statement,
-    load_books,
     pro_rata_shares,
     project_statement,
     to_json,
 )
-from fundtrail.signing import MILESTONE_APPROVAL, ApeAccountSigner, approval_message, sign_message
-from fundtrail.snapshot import export_snapshot
 from fundtrail.units import ETH, TokenInfo
-
-DAY = 24 * 60 * 60
-USDC = 10**6
-GRANT_MAKER_SHARE = 3_999_999_999
-DONOR_SHARE = 2_000_000_001
-DIRECT_GIFT = 250 * USDC
-EVIDENCE = [keccak(text=f"evidence {index}") for index in range(3)]
-BAD_EVIDENCE = keccak(text="evidence the attestors reject")
-REASON = keccak(text="the report covers the wrong month")
-DONOR_REF = donor_commitment(b"salt kept by the donor", "gift into grant")
-GIFT_REF = donor_commitment(b"another salt of the direct donor", "direct gift")
-METADATA = keccak(text="project description")
-
-
-def hex32(value: bytes) -> str:
-    return "0x" + value.hex()
-
-
-def usdc_info(usdc) -> TokenInfo:
-    return TokenInfo(usdc.address, "USDC", 6)
-
-
-def read_ledger(indexer):
-    indexer.sync()
-    return load_books(indexer.ledger), Source.from_ledger(indexer.ledger)
-
-
-# A co-funded USDC grant of 1,000 + 2,000 + 3,000: the grant maker funds first, the donor gives
-# through the registry, two milestones are released (the second after one rejected evidence and
-# with one relayed approval), and the third is reclaimed after its deadline. The NGO also runs a
-# verified project, which the donor gives to directly.
 
 
 @pytest.fixture
 def cofunded(client, resolve, grant_maker, donor, ngo, attestors, registrar, stranger, chain):
-    receipts = {}
-    project_id, receipts["register"] = client.register_project(
-        ngo.address, ngo.address, METADATA, "ipfs://bafy-project", ngo
-    )
-    receipts["verify"] = client.verify_project(project_id, registrar)
-    _, receipts["gift"] = client.donate(project_id, client.token_info("USDC").address, DIRECT_GIFT, GIFT_REF, donor)
-
-    grant_id, receipts["create"] = client.create_grant(resolve(), grant_maker)
-    receipts["fund"] = client.fund(grant_id, GRANT_MAKER_SHARE, grant_maker)
-    _, receipts["donate"] = client.donate_to_grant(grant_id, DONOR_SHARE, DONOR_REF, donor)
-
-    receipts["evidence0"] = client.submit_evidence(grant_id, 0, EVIDENCE[0], "ipfs://bafy-e0", ngo)
-    receipts["approve0a"] = client.approve(grant_id, 0, EVIDENCE[0], attestors[0])
-    receipts["release0"] = client.approve(grant_id, 0, EVIDENCE[0], attestors[1])
-
-    receipts["bad"] = client.submit_evidence(grant_id, 1, BAD_EVIDENCE, "ipfs://bafy-bad", ngo)
-    receipts["reject1a"] = client.reject(grant_id, 1, BAD_EVIDENCE, REASON, attestors[0])
-    receipts["reject1b"] = client.reject(grant_id, 1, BAD_EVIDENCE, REASON, attestors[2])
-    receipts["evidence1"] = client.submit_evidence(grant_id, 1, EVIDENCE[1], "ipfs://bafy-e1", ngo)
-    receipts["approve1"] = client.approve(grant_id, 1, EVIDENCE[1], attestors[1])
-    snapshot = export_snapshot(client, grant_id)
-    expiry = snapshot.block_timestamp + 7 * DAY
-    message = approval_message(attestors[2].address, grant_id, 1, EVIDENCE[1], expiry)
-    signed = sign_message(ApeAccountSigner(attestors[2]), MILESTONE_APPROVAL, snapshot.eip712_domain, message)
-    receipts["release1"] = client.approve_with_signatures(
-        grant_id, 1, EVIDENCE[1], [(attestors[2].address, expiry, signed.signature_bytes)], stranger
-    )
-
-    chain.pending_timestamp = client.grant(grant_id).milestones[2].deadline
-    receipts["reclaim2"] = client.reclaim(grant_id, 2, stranger)
-    return grant_id, project_id, receipts
+    return run_cofunded(client, resolve, grant_maker, donor, ngo, attestors, registrar, stranger, chain)
 
 
-def test_grant_statement_terms_and_funders(cofunded, open_index, escrow, registry, usdc, grant_maker, donor, ngo, attestors):
+@pytest.fixture
+def read_books(open_index, escrow, registry):
+    """`read_books()` indexes the session's escrow and registry, and returns the books and source."""
+    return lambda: read_ledger(open_index(escrow.address, registry.address))
+
+
+@pytest.fixture
+def tokens(usdc):
+    return {usdc.address: usdc_info(usdc)}
+
+
+def test_grant_statement_terms_and_funders(
+    cofunded, registry, usdc, grant_maker, donor, ngo, attestors, read_books, tokens
+):
     grant_id, _, receipts = cofunded
-    books, source = read_ledger(open_index(escrow.address, registry.address))
+    books, source = read_books()
 
-    statement = grant_statement(books, grant_id, {usdc.address: usdc_info(usdc)}, source)
+    statement = grant_statement(books, grant_id, tokens, source)
 
     token = usdc_info(usdc)
     terms = statement.terms
@@ -135,11 +98,11 @@ def test_grant_statement_terms_and_funders(cofunded, open_index, escrow, registr
     assert donor_funding.at.tx_hash == receipts["donate"].txn_hash
 
 
-def test_grant_statement_evidence_and_votes(cofunded, open_index, escrow, registry, usdc, ngo, attestors, stranger):
+def test_grant_statement_evidence_and_votes(cofunded, ngo, attestors, stranger, read_books, tokens):
     grant_id, _, receipts = cofunded
-    books, source = read_ledger(open_index(escrow.address, registry.address))
+    books, source = read_books()
 
-    statement = grant_statement(books, grant_id, {usdc.address: usdc_info(usdc)}, source)
+    statement = grant_statement(books, grant_id, tokens, source)
 
     assert [
         (item.milestone_index, item.evidence_hash, item.uri, item.submitter, item.rejected, item.at.tx_hash)
@@ -162,11 +125,11 @@ def test_grant_statement_evidence_and_votes(cofunded, open_index, escrow, regist
     ]
 
 
-def test_grant_statement_releases_and_reclaim(cofunded, open_index, escrow, registry, usdc, ngo, grant_maker, donor):
+def test_grant_statement_releases_and_reclaim(cofunded, ngo, grant_maker, donor, read_books, tokens):
     grant_id, _, receipts = cofunded
-    books, source = read_ledger(open_index(escrow.address, registry.address))
+    books, source = read_books()
 
-    statement = grant_statement(books, grant_id, {usdc.address: usdc_info(usdc)}, source)
+    statement = grant_statement(books, grant_id, tokens, source)
 
     assert [
         (release.milestone_index, release.recipient, release.evidence_hash, release.amount.base_units,
@@ -195,11 +158,11 @@ def test_grant_statement_releases_and_reclaim(cofunded, open_index, escrow, regi
     assert statement.totals.held.base_units == 0
 
 
-def test_grant_statement_json_form(cofunded, open_index, escrow, registry, usdc, chain):
+def test_grant_statement_json_form(cofunded, escrow, usdc, chain, read_books, tokens):
     grant_id, _, receipts = cofunded
-    books, source = read_ledger(open_index(escrow.address, registry.address))
+    books, source = read_books()
 
-    data = grant_statement(books, grant_id, {usdc.address: usdc_info(usdc)}, source).to_json()
+    data = grant_statement(books, grant_id, tokens, source).to_json()
 
     assert data["kind"] == "grant"
     assert data["format_version"] == 1
@@ -221,11 +184,11 @@ def test_grant_statement_json_form(cofunded, open_index, escrow, registry, usdc,
     assert data["terms"]["milestones"][2]["status"] == "Reclaimed"
 
 
-def test_donor_statement_follows_gifts(cofunded, open_index, escrow, registry, usdc, ngo, donor):
+def test_donor_statement_follows_gifts(cofunded, ngo, donor, read_books, tokens):
     grant_id, project_id, receipts = cofunded
-    books, source = read_ledger(open_index(escrow.address, registry.address))
+    books, source = read_books()
 
-    statement = donor_statement(books, donor.address.lower(), {usdc.address: usdc_info(usdc)}, source)
+    statement = donor_statement(books, donor.address.lower(), tokens, source)
 
     assert statement.donor == donor.address
     gift, = statement.direct_gifts
@@ -239,7 +202,7 @@ def test_donor_statement_follows_gifts(cofunded, open_index, escrow, registry, u
     assert grant.grant_id == grant_id
     assert grant.contribution.base_units == DONOR_SHARE
     assert grant.funded.base_units == 6_000 * USDC
-    # 1,000 USDC * 2,000.000001 / 6,000 is 333.3333335 USDC, rounded down; 2,000 USDC gives
+    # 1,000 USDC * 2,000.000001 / 6,000 is 333.3333335 USDC, rounded down. 2,000 USDC gives
     # exactly 666.666667 USDC.
     assert [
         (share.milestone_index, share.evidence_hash, share.milestone_amount.base_units, share.share.base_units,
@@ -258,11 +221,12 @@ def test_donor_statement_follows_gifts(cofunded, open_index, escrow, registry, u
     assert statement.withdrawals == []
 
 
-def test_donor_statement_movements(cofunded, open_index, escrow, registry, usdc, ngo, donor):
-    grant_id, project_id, receipts = cofunded
-    books, source = read_ledger(open_index(escrow.address, registry.address))
+def test_donor_statement_movements(cofunded, escrow, registry, ngo, donor, read_books, tokens):
+    _, _, receipts = cofunded
+    books, source = read_books()
 
-    rows = [movement.to_row() for movement in donor_statement(books, donor.address, {usdc.address: usdc_info(usdc)}, source).movements()]
+    statement = donor_statement(books, donor.address, tokens, source)
+    rows = [movement.to_row() for movement in statement.movements()]
 
     assert [(row["kind"], row["tx_hash"], row["base_units"], row["to"]) for row in rows] == [
         ("donation", receipts["gift"].txn_hash, DIRECT_GIFT, ngo.address),
@@ -278,11 +242,11 @@ def test_donor_statement_movements(cofunded, open_index, escrow, registry, usdc,
     assert rows[2]["amount"] == "333.333333 USDC"
 
 
-def test_project_statement_donations_and_grants(cofunded, open_index, escrow, registry, usdc, ngo, donor):
+def test_project_statement_donations_and_grants(cofunded, usdc, ngo, donor, read_books, tokens):
     grant_id, project_id, receipts = cofunded
-    books, source = read_ledger(open_index(escrow.address, registry.address))
+    books, source = read_books()
 
-    statement = project_statement(books, project_id, {usdc.address: usdc_info(usdc)}, source)
+    statement = project_statement(books, project_id, tokens, source)
 
     assert (statement.admin, statement.payout, statement.status) == (ngo.address, ngo.address, "Verified")
     assert statement.metadata_hash == hex32(METADATA)
@@ -312,9 +276,9 @@ def test_project_statement_donations_and_grants(cofunded, open_index, escrow, re
     ]
 
 
-def test_grant_statement_reads_tokens_from_lookup(cofunded, open_index, escrow, registry, client):
+def test_grant_statement_reads_tokens_from_lookup(cofunded, client, read_books):
     grant_id, _, _ = cofunded
-    books, source = read_ledger(open_index(escrow.address, registry.address))
+    books, source = read_books()
 
     statement = grant_statement(books, grant_id, client.token_info, source)
 
@@ -327,20 +291,21 @@ def test_grant_statement_reads_tokens_from_lookup(cofunded, open_index, escrow, 
 # still held.
 
 
-def test_refund_of_underfunded_grant(client, resolve, grant_maker, donor, stranger, chain, open_index, escrow, registry, usdc):
+def test_refund_of_underfunded_grant(client, resolve, grant_maker, donor, stranger, chain, read_books, tokens):
     grant_id, _ = client.create_grant(resolve(), grant_maker)
     _, donate_receipt = client.donate_to_grant(grant_id, 1_000 * USDC, NO_DONOR_REF, donor)
     client.fund(grant_id, 500 * USDC, grant_maker)
     chain.pending_timestamp = client.grant(grant_id).funding_deadline
     refund_receipt = client.refund(grant_id, donor.address, stranger)
-    books, source = read_ledger(open_index(escrow.address, registry.address))
-    tokens = {usdc.address: usdc_info(usdc)}
+    books, source = read_books()
 
     grant = grant_statement(books, grant_id, tokens, source)
     gift, = donor_statement(books, donor.address, tokens, source).grants
 
     assert grant.status == GrantStatus.FundingFailed
-    assert [(refund.funder, refund.amount.base_units, refund.credited, refund.at.tx_hash) for refund in grant.refunds] == [
+    assert [
+        (refund.funder, refund.amount.base_units, refund.credited, refund.at.tx_hash) for refund in grant.refunds
+    ] == [
         (donor.address, 1_000 * USDC, False, refund_receipt.txn_hash)
     ]
     assert [(funder.funder, funder.refunded) for funder in grant.funders] == [
@@ -361,11 +326,13 @@ def test_refund_of_underfunded_grant(client, resolve, grant_maker, donor, strang
     assert maker.still_held.base_units == 500 * USDC
 
 
-# A grant in a blocklisting token: the release to the blocked NGO and the donor's reclaimed
-# share become credits; the NGO withdraws its credit, and the donor's stays.
+# A grant in a token with a blocklist. The release to the blocked NGO and the donor's reclaimed
+# share become credits. The NGO withdraws its credit, and the donor's credit stays.
 
 
-def test_credited_payouts(escrow, registry, blocklist_token, make_terms, grant_maker, donor, ngo, attestors, stranger, chain, open_index):
+def test_credited_payouts(
+    escrow, registry, blocklist_token, make_terms, grant_maker, donor, ngo, attestors, stranger, chain, read_books
+):
     token = TokenInfo(blocklist_token.address, "RUSD", 6)
     escrow.createGrant(make_terms(token=blocklist_token, amounts=(1_000 * USDC, 2_000 * USDC)), sender=grant_maker)
     grant_id = escrow.grantCount()
@@ -382,7 +349,7 @@ def test_credited_payouts(escrow, registry, blocklist_token, make_terms, grant_m
     reclaim = escrow.reclaim(grant_id, 1, sender=stranger)
     blocklist_token.setBlocked(ngo.address, False, sender=stranger)
     withdrawal = escrow.withdraw(blocklist_token.address, ngo.address, sender=ngo)
-    books, source = read_ledger(open_index(escrow.address, registry.address))
+    books, source = read_books()
     tokens = {blocklist_token.address: token}
 
     grant = grant_statement(books, grant_id, tokens, source)
@@ -392,7 +359,8 @@ def test_credited_payouts(escrow, registry, blocklist_token, make_terms, grant_m
         (1_000 * USDC, True, release.txn_hash)
     ]
     # 2,000 RUSD * 1,000 / 3,000 is 666.666666 RUSD, rounded down, for the donor.
-    assert sorted((share.funder, share.amount.base_units, share.credited) for share in grant.reclaims[0].shares) == sorted([
+    shares = grant.reclaims[0].shares
+    assert sorted((share.funder, share.amount.base_units, share.credited) for share in shares) == sorted([
         (grant_maker.address, 1_333_333_334, False),
         (donor.address, 666_666_666, True),
     ])
@@ -454,7 +422,8 @@ def test_demo_donor_statement(demo):
     statement = donor_statement(books, roles.grant_donor.address, tokens, source)
 
     gift, = statement.grants
-    # 5,000 of 45,000: 12,500 * 5,000 / 45,000 is 1,388.8888...; 25,000 gives 2,777.7777...
+    # The donor gave 5,000 of 45,000. 12,500 * 5,000 / 45,000 is 1,388.888...8 rounded down, and
+    # 25,000 gives 2,777.777...7.
     assert [share.share.base_units for share in gift.released] == [1_388_888_888, 2_777_777_777]
     assert [(item.kind, item.amount.base_units, item.credited) for item in gift.returned] == [
         ("reclaim", 833_333_333, True)
@@ -499,36 +468,36 @@ def test_pro_rata_shares_skip_dust_funder():
     assert shares == {"first": 10, "dust": 0}
 
 
-def test_unknown_grant_names_id_and_fix(open_index, escrow, registry, usdc):
-    books, source = read_ledger(open_index(escrow.address, registry.address))
+def test_unknown_grant_names_id_and_fix(read_books, tokens):
+    books, source = read_books()
 
     with pytest.raises(NotInLedgerError) as raised:
-        grant_statement(books, 7, {usdc.address: usdc_info(usdc)}, source)
+        grant_statement(books, 7, tokens, source)
 
     message = str(raised.value)
     assert f"Grant 7 is not in the ledger, which has no grants up to block {source.last_block}." in message
     assert "`fundtrail index`" in message
 
 
-def test_unknown_project_names_id(cofunded, open_index, escrow, registry, usdc):
-    books, source = read_ledger(open_index(escrow.address, registry.address))
+def test_unknown_project_names_id(cofunded, read_books, tokens):
+    books, source = read_books()
 
     with pytest.raises(NotInLedgerError, match="Project 9 is not in the ledger, which has projects 1 to 1"):
-        project_statement(books, 9, {usdc.address: usdc_info(usdc)}, source)
+        project_statement(books, 9, tokens, source)
 
 
-def test_donor_statement_rejects_bad_address(open_index, escrow, registry):
-    books, source = read_ledger(open_index(escrow.address, registry.address))
+def test_donor_statement_rejects_bad_address(read_books):
+    books, source = read_books()
 
     with pytest.raises(SpecError, match="ADDRESS: invalid value '0x1234': not an Ethereum address"):
         donor_statement(books, "0x1234", {}, source)
 
 
-def test_missing_token_details_raise(cofunded, open_index, escrow, registry, usdc):
+def test_missing_token_details_raise(cofunded, usdc, read_books):
     grant_id, _, _ = cofunded
-    books, source = read_ledger(open_index(escrow.address, registry.address))
+    books, source = read_books()
 
-    with pytest.raises(UnknownTokenError, match=f"No symbol and decimals for token {usdc.address}"):
+    with pytest.raises(UnknownTokenError, match=f"Token {usdc.address} is missing from the token details passed in"):
         grant_statement(books, grant_id, {}, source)
 
 
