@@ -77,7 +77,7 @@ def grant_statement_view(statement: GrantStatement) -> Group:
             str(item.milestone_index),
             item.evidence_hash,
             item.uri,
-            item.submitter,
+            item.submitter + (f"\nrelayed by {item.relayer}" if item.relayer else ""),
             "yes" if item.rejected else "no",
             _time(item.at),
         )

@@ -320,6 +320,8 @@ class EvidenceEntry:
     submitter: str
     rejected: bool
     """The attestors' rejections put the quorum out of reach, so this hash can never be used again."""
+    relayer: str | None
+    """The account that submitted the recipient's offline signature, or None for an on-chain submission."""
     at: Mark
 
 
@@ -515,7 +517,13 @@ def grant_statement(
     for milestone in grant.milestones:
         evidence.extend(
             EvidenceEntry(
-                milestone.index, item.evidence_hash, item.uri, item.submitter, item.rejected, item.mark
+                milestone_index=milestone.index,
+                evidence_hash=item.evidence_hash,
+                uri=item.uri,
+                submitter=item.submitter,
+                rejected=item.rejected,
+                relayer=books.relays.get((item.mark.tx_hash, item.submitter)),
+                at=item.mark,
             )
             for item in milestone.evidence
         )

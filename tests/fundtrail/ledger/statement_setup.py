@@ -7,7 +7,14 @@ from eth_utils import keccak
 
 from fundtrail.donor import donor_commitment
 from fundtrail.ledger.statements import Source, load_books
-from fundtrail.signing import MILESTONE_APPROVAL, ApeAccountSigner, approval_message, sign_message
+from fundtrail.signing import (
+    EVIDENCE_SUBMISSION,
+    MILESTONE_APPROVAL,
+    ApeAccountSigner,
+    approval_message,
+    evidence_message,
+    sign_message,
+)
 from fundtrail.snapshot import export_snapshot
 from fundtrail.units import TokenInfo
 
@@ -39,7 +46,7 @@ def read_ledger(indexer):
 
 # A co-funded USDC grant of 1,000 + 2,000 + 3,000. The grant maker funds first, and the donor
 # gives through the registry. Two milestones are released: the second after one rejected
-# evidence, with one relayed approval. The third is reclaimed after its deadline. The NGO also
+# evidence, with relayed evidence and one relayed approval. The third is reclaimed after its deadline. The NGO also
 # runs a verified project, which the donor gives to directly.
 
 
@@ -63,10 +70,14 @@ def run_cofunded(client, resolve, grant_maker, donor, ngo, attestors, registrar,
     receipts["bad"] = client.submit_evidence(grant_id, 1, BAD_EVIDENCE, "ipfs://bafy-bad", ngo)
     receipts["reject1a"] = client.reject(grant_id, 1, BAD_EVIDENCE, REASON, attestors[0])
     receipts["reject1b"] = client.reject(grant_id, 1, BAD_EVIDENCE, REASON, attestors[2])
-    receipts["evidence1"] = client.submit_evidence(grant_id, 1, EVIDENCE[1], "ipfs://bafy-e1", ngo)
-    receipts["approve1"] = client.approve(grant_id, 1, EVIDENCE[1], attestors[1])
     snapshot = export_snapshot(client, grant_id)
     expiry = snapshot.block_timestamp + 7 * DAY
+    message = evidence_message(ngo.address, grant_id, 1, EVIDENCE[1], "ipfs://bafy-e1", expiry)
+    signed = sign_message(ApeAccountSigner(ngo), EVIDENCE_SUBMISSION, snapshot.eip712_domain, message)
+    receipts["evidence1"] = client.submit_evidence_with_signature(
+        grant_id, 1, EVIDENCE[1], "ipfs://bafy-e1", expiry, signed.signature_bytes, stranger
+    )
+    receipts["approve1"] = client.approve(grant_id, 1, EVIDENCE[1], attestors[1])
     message = approval_message(attestors[2].address, grant_id, 1, EVIDENCE[1], expiry)
     signed = sign_message(ApeAccountSigner(attestors[2]), MILESTONE_APPROVAL, snapshot.eip712_domain, message)
     receipts["release1"] = client.approve_with_signatures(

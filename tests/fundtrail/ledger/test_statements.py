@@ -105,12 +105,17 @@ def test_grant_statement_evidence_and_votes(cofunded, ngo, attestors, stranger, 
     statement = grant_statement(books, grant_id, tokens, source)
 
     assert [
-        (item.milestone_index, item.evidence_hash, item.uri, item.submitter, item.rejected, item.at.tx_hash)
+        (item.milestone_index, item.evidence_hash, item.uri, item.submitter, item.rejected, item.relayer)
         for item in statement.evidence
     ] == [
-        (0, hex32(EVIDENCE[0]), "ipfs://bafy-e0", ngo.address, False, receipts["evidence0"].txn_hash),
-        (1, hex32(BAD_EVIDENCE), "ipfs://bafy-bad", ngo.address, True, receipts["bad"].txn_hash),
-        (1, hex32(EVIDENCE[1]), "ipfs://bafy-e1", ngo.address, False, receipts["evidence1"].txn_hash),
+        (0, hex32(EVIDENCE[0]), "ipfs://bafy-e0", ngo.address, False, None),
+        (1, hex32(BAD_EVIDENCE), "ipfs://bafy-bad", ngo.address, True, None),
+        (1, hex32(EVIDENCE[1]), "ipfs://bafy-e1", ngo.address, False, stranger.address),
+    ]
+    assert [item.at.tx_hash for item in statement.evidence] == [
+        receipts["evidence0"].txn_hash,
+        receipts["bad"].txn_hash,
+        receipts["evidence1"].txn_hash,
     ]
     assert [
         (vote.milestone_index, vote.attestor, vote.approved, vote.reason_hash, vote.relayer, vote.at.tx_hash)
