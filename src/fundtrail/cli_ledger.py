@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fundtrail import render, render_statements
 from fundtrail.cli import ChainCommand, chain_options, cli
 from fundtrail.deployments import Deployment, DeploymentsFile
+from fundtrail.errors import FileError
 
 DATABASE_ENV_VAR = "FUNDTRAIL_LEDGER_DATABASE"
 """Environment variable with the ledger database, as a path or a SQLAlchemy URL."""
@@ -179,13 +180,18 @@ def _write_statement(deployments, database, output_format, out, no_sync, build) 
         else:
             click.echo(text, nl=False)
         return
-    if text is None:
-        with out.open("w", encoding="utf-8") as file:
-            console = Console(file=file, width=render.PIPE_WIDTH, highlight=False, color_system=None)
-            console.print(render_statements.statement_view(statement))
-    else:
-        # The csv module writes its own \r\n line endings, so newline translation stays off.
-        out.write_text(text, encoding="utf-8", newline="")
+    try:
+        if text is None:
+            with out.open("w", encoding="utf-8") as file:
+                console = Console(file=file, width=render.PIPE_WIDTH, highlight=False, color_system=None)
+                console.print(render_statements.statement_view(statement))
+        else:
+            # The csv module writes its own \r\n line endings, so newline translation stays off.
+            out.write_text(text, encoding="utf-8", newline="")
+    except OSError as error:
+        raise FileError(
+            out, f"cannot write the statement ({error.strerror})", "Choose a writable --out path."
+        ) from error
     render.stdout().print(f"Wrote the {output_format} statement to {escape(str(out))}")
 
 

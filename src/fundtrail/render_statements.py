@@ -1,6 +1,6 @@
 """Rich tables of the grant, project and donor statements, for `fundtrail report`.
 
-Only the CLI imports this module. The tables show amounts in token units; the CSV and JSON
+Only the CLI imports this module. The tables show amounts in token units. The CSV and JSON
 forms of `fundtrail report` also carry the exact base units.
 """
 

@@ -52,12 +52,19 @@ class UnknownTokenError(FundTrailError, LookupError):
 
 
 def token_lookup(tokens: Mapping[str, TokenInfo] | TokenLookup) -> TokenLookup:
-    """Return a lookup of token details from a mapping by address, or a lookup function as is.
+    """Return a lookup of token details from a mapping by address, or from a lookup function.
 
-    A mapping needs no entry for ETH (address 0x0...0): it defaults to 18 decimals.
+    ETH (address 0x0...0) is always `units.ETH`, with 18 decimals, so neither a mapping nor a
+    function needs to know it. A function such as `FundTrail.token_info` would otherwise ask the
+    zero address for an ERC-20 symbol.
     """
     if callable(tokens):
-        return tokens
+        lookup_function = tokens
+
+        def lookup_with_eth(address: str) -> TokenInfo:
+            return ETH if address == ETH_ADDRESS else lookup_function(address)
+
+        return lookup_with_eth
     by_address = {ETH_ADDRESS: ETH} | {to_checksum_address(key): info for key, info in tokens.items()}
 
     def lookup(address: str) -> TokenInfo:
@@ -595,8 +602,7 @@ def _fundings(books: Books, grant: GrantBook, token: TokenInfo) -> list[Funding]
     transaction, so each donation matches the first unmatched funding of that transaction with
     the same grant, funder and amount.
     """
-    donations = [donation for donation in books.donations if donation.grant_id == grant.grant_id]
-    unmatched: list[Donation] = list(donations)
+    unmatched: list[Donation] = [donation for donation in books.donations if donation.grant_id == grant.grant_id]
     result = []
     for funder, payer, base_units, mark in grant.fundings:
         donation = next(

@@ -271,6 +271,17 @@ def test_report_bad_donor_address_exits_before_sync(report, database):
     assert not database.exists()
 
 
+def test_report_out_in_missing_folder_exits_2(report, cofunded, tmp_path):
+    grant_id, _, _ = cofunded
+    out = tmp_path / "missing" / "grant.json"
+
+    result = report("grant", grant_id, "--format", "json", "--out", out)
+
+    assert result.exit_code == 2
+    assert f"{out}: cannot write the statement (No such file or directory)" in result.stderr
+    assert "Choose a writable --out path." in result.stderr
+
+
 def test_report_rejects_unknown_format(report):
     result = report("grant", 1, "--format", "xml")
 

@@ -292,6 +292,21 @@ def test_grant_statement_reads_tokens_from_lookup(cofunded, client, read_books):
     assert statement.totals.funded.formatted == "6,000 USDC"
 
 
+def test_eth_grant_needs_no_token_details(escrow, make_terms, grant_maker, client, read_books):
+    escrow.createGrant(make_terms(amounts=(10**18, 2 * 10**18)), sender=grant_maker)
+    grant_id = escrow.grantCount()
+    escrow.fund(grant_id, 15 * 10**17, value=15 * 10**17, sender=grant_maker)
+    books, source = read_books()
+
+    from_lookup = grant_statement(books, grant_id, client.token_info, source)
+    from_mapping = grant_statement(books, grant_id, {}, source)
+
+    assert from_lookup.terms.token == ETH
+    assert from_mapping.terms.token == ETH
+    assert from_lookup.totals.funded.to_json() == {"base_units": 15 * 10**17, "formatted": "1.5 ETH"}
+    assert from_lookup.status == GrantStatus.Funding
+
+
 # A grant that misses full funding: the donor's contribution is refunded, the grant maker's is
 # still held.
 
