@@ -50,7 +50,7 @@ def read_ledger(indexer):
 # runs a verified project, which the donor gives to directly.
 
 
-def run_cofunded(client, resolve, grant_maker, donor, ngo, attestors, registrar, stranger, chain):
+def run_cofunded(client, resolved, grant_maker, donor, ngo, attestors, registrar, stranger, chain):
     """Run the co-funded scenario, and return the grant id, the project id and the receipts by step."""
     receipts = {}
     project_id, receipts["register"] = client.register_project(
@@ -59,7 +59,7 @@ def run_cofunded(client, resolve, grant_maker, donor, ngo, attestors, registrar,
     receipts["verify"] = client.verify_project(project_id, registrar)
     _, receipts["gift"] = client.donate(project_id, client.token_info("USDC").address, DIRECT_GIFT, GIFT_REF, donor)
 
-    grant_id, receipts["create"] = client.create_grant(resolve(), grant_maker)
+    grant_id, receipts["create"] = client.create_grant(resolved, grant_maker)
     receipts["fund"] = client.fund(grant_id, GRANT_MAKER_SHARE, grant_maker)
     _, receipts["donate"] = client.donate_to_grant(grant_id, DONOR_SHARE, DONOR_REF, donor)
 

@@ -36,7 +36,7 @@ NETWORK = "ethereum:local:test"
 
 @pytest.fixture
 def cofunded(client, resolve, grant_maker, donor, ngo, attestors, registrar, stranger, chain):
-    return run_cofunded(client, resolve, grant_maker, donor, ngo, attestors, registrar, stranger, chain)
+    return run_cofunded(client, resolve(), grant_maker, donor, ngo, attestors, registrar, stranger, chain)
 
 
 @pytest.fixture

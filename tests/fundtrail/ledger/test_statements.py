@@ -42,7 +42,7 @@ from fundtrail.units import ETH, TokenInfo
 
 @pytest.fixture
 def cofunded(client, resolve, grant_maker, donor, ngo, attestors, registrar, stranger, chain):
-    return run_cofunded(client, resolve, grant_maker, donor, ngo, attestors, registrar, stranger, chain)
+    return run_cofunded(client, resolve(), grant_maker, donor, ngo, attestors, registrar, stranger, chain)
 
 
 @pytest.fixture
