@@ -3,6 +3,8 @@
 They read the chain and the ledger database and never send a transaction.
 """
 
+import csv
+import io
 import json
 import logging
 import os
@@ -10,14 +12,16 @@ from enum import IntEnum
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from fundtrail import render
+from fundtrail import render, render_statements
 from fundtrail.checks import show_time
 from fundtrail.cli import ChainCommand, chain_options, cli
 from fundtrail.deployments import Deployment, DeploymentsFile
+from fundtrail.errors import FileError
 from fundtrail.units import TokenInfo, format_amount
 
 logger = logging.getLogger(__name__)
@@ -318,3 +322,142 @@ def _print_audit(report, tokens: dict[str, TokenInfo]) -> None:
 
 def _show(value) -> str:
     return value.name if isinstance(value, IntEnum) else str(value)
+
+
+REPORT_FORMATS = ("table", "csv", "json")
+
+
+def report_options(function):
+    """Add the options every `fundtrail report` command shares."""
+    function = click.option(
+        "--no-sync",
+        is_flag=True,
+        help="Report from the ledger as it is, without reading new blocks first.",
+    )(function)
+    function = click.option(
+        "--out",
+        type=click.Path(dir_okay=False, writable=True, path_type=Path),
+        default=None,
+        help="Write the statement to this file instead of standard output.",
+    )(function)
+    function = click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(REPORT_FORMATS),
+        default="table",
+        show_default=True,
+        help="table: readable tables. csv: one row per movement of money, with a header. "
+        "json: the whole statement, as the dashboard reads it.",
+    )(function)
+    function = ledger_options(function)
+    return chain_options(sends=False)(function)
+
+
+@cli.group()
+def report():
+    """Write the statement of a grant, a project or a donor, from the ledger database.
+
+    Each command brings the ledger up to date first, unless --no-sync is given.
+    """
+
+
+def _write_statement(deployments, database, output_format, out, no_sync, build) -> None:
+    """Sync the ledger unless `no_sync`, build a statement with `build`, and write it."""
+    from fundtrail.client import FundTrail
+    from fundtrail.ledger.statements import Source, load_books
+
+    indexer = open_indexer(deployments, database, None)
+    if not no_sync:
+        sync_with_progress(indexer)
+    client = FundTrail.from_deployment(load_deployment(deployments))
+    statement = build(load_books(indexer.ledger), client.token_info, Source.from_ledger(indexer.ledger))
+
+    if output_format == "json":
+        text = json.dumps(statement.to_json(), indent=2) + "\n"
+    elif output_format == "csv":
+        text = _movements_csv(statement.movements())
+    else:
+        text = None
+
+    if out is None:
+        if text is None:
+            render.stdout().print(render_statements.statement_view(statement))
+        else:
+            click.echo(text, nl=False)
+        return
+    try:
+        if text is None:
+            with out.open("w", encoding="utf-8") as file:
+                console = Console(file=file, width=render.PIPE_WIDTH, highlight=False, color_system=None)
+                console.print(render_statements.statement_view(statement))
+        else:
+            # The csv module writes its own \r\n line endings, so newline translation stays off.
+            out.write_text(text, encoding="utf-8", newline="")
+    except OSError as error:
+        raise FileError(
+            out, f"cannot write the statement ({error.strerror})", "Choose a writable --out path."
+        ) from error
+    render.stdout().print(f"Wrote the {output_format} statement to {escape(str(out))}")
+
+
+def _movements_csv(movements) -> str:
+    from fundtrail.ledger.statements import CSV_COLUMNS
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(movement.to_row() for movement in movements)
+    return buffer.getvalue()
+
+
+@report.command("grant", cls=ChainCommand)
+@report_options
+@click.argument("grant_id", type=click.IntRange(min=1))
+def report_grant(deployments, database, output_format, out, no_sync, grant_id):
+    """Write the statement of grant GRANT_ID: terms, funders, evidence, votes and every payout."""
+    from fundtrail.ledger.statements import grant_statement
+
+    _write_statement(
+        deployments,
+        database,
+        output_format,
+        out,
+        no_sync,
+        lambda books, tokens, source: grant_statement(books, grant_id, tokens, source),
+    )
+
+
+@report.command("project", cls=ChainCommand)
+@report_options
+@click.argument("project_id", type=click.IntRange(min=1))
+def report_project(deployments, database, output_format, out, no_sync, project_id):
+    """Write the statement of project PROJECT_ID: its donations and the grants that pay it."""
+    from fundtrail.ledger.statements import project_statement
+
+    _write_statement(
+        deployments,
+        database,
+        output_format,
+        out,
+        no_sync,
+        lambda books, tokens, source: project_statement(books, project_id, tokens, source),
+    )
+
+
+@report.command("donor", cls=ChainCommand)
+@report_options
+@click.argument("address")
+def report_donor(deployments, database, output_format, out, no_sync, address):
+    """Write the statement of the donor at ADDRESS: each gift followed to where it went."""
+    from fundtrail.ledger.statements import donor_address, donor_statement
+
+    # Checked before the sync, so that a mistyped address fails at once.
+    donor_address(address)
+    _write_statement(
+        deployments,
+        database,
+        output_format,
+        out,
+        no_sync,
+        lambda books, tokens, source: donor_statement(books, address, tokens, source),
+    )

@@ -134,3 +134,17 @@ def demo_ledger(tmp_path_factory, chain, abis):
     indexer = open_ledger(result.deployment, chain.provider.web3, database=database, abis=abis)
     indexer.sync()
     return DemoLedger(result, deployments_path, database, indexer, rebuild(indexer.ledger.events()))
+
+
+@pytest.fixture
+def index_contracts(tmp_path, chain, abis):
+    """`index_contracts(escrow_address, registry_address)` returns an indexer of those contracts
+    on a fresh SQLite file."""
+    counter = iter(range(100))
+
+    def open_for(escrow_address: str, registry_address: str):
+        deployment = deployment_of(escrow_address, registry_address, chain.chain_id)
+        database = tmp_path / f"ledger-{next(counter)}.sqlite"
+        return open_ledger(deployment, chain.provider.web3, database=str(database), abis=abis)
+
+    return open_for
