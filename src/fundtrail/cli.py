@@ -536,7 +536,10 @@ def demo(offline_folder):
     Deploys a 6-decimal test stablecoin and both contracts, then registers and verifies a
     project. Creates and co-funds the grant in examples/grant-hotline.yaml, and makes a direct
     donation. Releases two milestones by attestor quorum, and reclaims the third after its
-    deadline. Prints the trail and checks that the books reconcile.
+    deadline. Prints the trail and checks that the books reconcile. Then indexes every event
+    into .fundtrail/demo/ledger.sqlite, audits the rebuilt books against the chain, prints the
+    statement of the donor who gave into the grant, and writes the dashboard to
+    .fundtrail/demo/dashboard/.
     """
     from ape import accounts, networks
 
@@ -568,6 +571,23 @@ def demo(offline_folder):
     reconciliation = reconcile(result)
     console.print(render.reconciliation_view(reconciliation, result.token))
     if reconciliation.problems:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+    from fundtrail import cli_ledger, render_statements
+    from fundtrail.demo import read_back
+
+    console.rule("What a donor or an auditor reads back from the events")
+    ledger = read_back(result)
+    console.print(
+        f"Indexed {cli_ledger.plural(ledger.sync.events, 'event')} of blocks "
+        f"{ledger.sync.start_block:,} to {ledger.sync.end_block:,} into {ledger.database}."
+    )
+    cli_ledger.print_audit(ledger.audit, cli_ledger.token_infos(result.deployment, ledger.audit))
+    console.print(render_statements.statement_view(ledger.donor_statement))
+    console.print(
+        f"Dashboard: {ledger.dashboard} (open {ledger.dashboard.resolve().as_uri()})", soft_wrap=True
+    )
+    if not ledger.audit.clean:
         raise click.exceptions.Exit(EXIT_FAILED)
 
 

@@ -227,12 +227,12 @@ def audit(deployments, database, no_sync, as_json):
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        _print_audit(report, _token_infos(deployment, report))
+        print_audit(report, token_infos(deployment, report))
     if not report.clean:
         raise click.exceptions.Exit(EXIT_DISCREPANCIES)
 
 
-def _token_infos(deployment: Deployment, report) -> dict[str, TokenInfo]:
+def token_infos(deployment: Deployment, report) -> dict[str, TokenInfo]:
     """Return the symbol and decimals of each audited token, read from the token contracts.
 
     A token without `symbol()` or `decimals()` is shown in base units, under its address.
@@ -256,7 +256,7 @@ def _token_infos(deployment: Deployment, report) -> dict[str, TokenInfo]:
     return infos
 
 
-def _print_audit(report, tokens: dict[str, TokenInfo]) -> None:
+def print_audit(report, tokens: dict[str, TokenInfo]) -> None:
     console = render.stdout()
     checked = report.checked
     summary = Table(title=f"Audit at block {report.block:,}", show_header=False)

@@ -331,3 +331,57 @@ def _relay_offline(client, roles: Roles, grant_id, index, evidence_hash, uri, pa
             action = f"Keeper relays {len(signers)} signed approvals: milestone {index} released"
         steps.append((action, chain.get_receipt(tx_hash)))
     return steps
+
+
+DEMO_FOLDER = Path(".fundtrail/demo")
+"""Where the demo writes its ledger database and its dashboard, relative to the working folder."""
+
+
+@dataclass
+class DemoLedger:
+    """What the demo's read side produced from the events of its run."""
+
+    sync: object
+    """The `SyncResult` of indexing every event of the run."""
+    audit: object
+    """The `AuditReport` of the rebuilt books against the chain."""
+    donor_statement: object
+    """The `DonorStatement` of the donor who gave into the grant."""
+    dashboard: Path
+    """The dashboard's start page."""
+    database: Path
+
+
+def read_back(result: DemoResult, folder: Path = DEMO_FOLDER) -> DemoLedger:
+    """Index the run's events into a new ledger, audit it, state the grant donor's gifts and write
+    the dashboard, as a donor or an auditor would after the run."""
+    from ape import chain
+
+    from fundtrail.ledger import open_ledger
+    from fundtrail.ledger.audit import audit
+    from fundtrail.ledger.dashboard import build_dashboard
+    from fundtrail.ledger.statements import Source, donor_statement, load_books
+    from fundtrail.ledger.views import ChainViews
+
+    web3 = chain.provider.web3
+    folder.mkdir(parents=True, exist_ok=True)
+    # Every run deploys new contracts, so the previous run's ledger belongs to other contracts.
+    database = folder / "ledger.sqlite"
+    database.unlink(missing_ok=True)
+    indexer = open_ledger(result.deployment, web3, database=str(database))
+    sync = indexer.sync()
+    logger.info("Indexed %s events of the demo into %s", sync.events, database)
+
+    report = audit(
+        indexer.ledger,
+        ChainViews.of_ledger(indexer.ledger, web3),
+        tokens=tuple(result.deployment.tokens.values()),
+    )
+    statement = donor_statement(
+        load_books(indexer.ledger),
+        result.roles.grant_donor.address,
+        result.client.token_info,
+        Source.from_ledger(indexer.ledger),
+    )
+    _, start_page = build_dashboard(indexer.ledger, result.client.token_info, folder / "dashboard")
+    return DemoLedger(sync, report, statement, start_page, database)

@@ -1,6 +1,6 @@
 """The demo's lifecycle, run in-process, must end with exact balances and reconciled books."""
 
-from fundtrail.demo import reconcile, run_demo
+from fundtrail.demo import read_back, reconcile, run_demo
 from fundtrail.grants import GrantStatus, MilestoneStatus
 
 USDC = 10**6
@@ -71,3 +71,42 @@ def test_offline_demo_relays_through_keeper(accounts, chain, tmp_path):
         "evidence-ngo.json",
     ]
     assert list((tmp_path / "inbox" / "quarantine").iterdir()) == []
+
+
+def test_demo_reads_back_a_clean_ledger(accounts, tmp_path):
+    result = run_demo(accounts)
+
+    ledger = read_back(result, tmp_path)
+
+    assert ledger.sync.events == 23
+    assert ledger.audit.discrepancies == []
+    assert ledger.audit.surpluses == []
+    assert ledger.database == tmp_path / "ledger.sqlite"
+    assert ledger.dashboard == tmp_path / "dashboard" / "index.html"
+    assert ledger.dashboard.is_file()
+
+
+def test_demo_donor_statement_follows_the_grant_gift(accounts, tmp_path):
+    result = run_demo(accounts)
+
+    statement = read_back(result, tmp_path).donor_statement
+
+    assert statement.donor == result.roles.grant_donor.address
+    assert statement.direct_gifts == []
+    (gift,) = statement.grants
+    assert gift.grant_id == result.grant_id
+    assert gift.contribution.base_units == 5_000 * USDC
+    # 5,000 of 45,000 of milestones 0 (12,500) and 1 (25,000), rounded down.
+    assert [share.share.base_units for share in gift.released] == [1_388_888_888, 2_777_777_777]
+    assert [item.amount.base_units for item in gift.returned] == [833_333_333]
+    assert gift.still_held.base_units == 0
+
+
+def test_demo_read_back_replaces_the_previous_ledger(accounts, tmp_path):
+    read_back(run_demo(accounts), tmp_path)
+    second = run_demo(accounts)
+
+    ledger = read_back(second, tmp_path)
+
+    assert ledger.sync.events == 23
+    assert ledger.audit.clean
