@@ -241,7 +241,10 @@ class Indexer:
         start = last + 1
         grant_tokens = self.ledger.grant_tokens()
         stored = requests_sent = rejected = 0
-        logger.info("Indexing blocks %s to %s", start, end)
+        if start > end:
+            logger.info("The ledger is up to date at block %s", last)
+        else:
+            logger.info("Indexing blocks %s to %s", start, end)
 
         block = start
         while block <= end:
