@@ -40,8 +40,10 @@ from index_chain import ROOT, Anvil, Rpc
 from fundtrail.contracts import ESCROW, REGISTRY
 from fundtrail.deployments import ContractRecord, Deployment
 from fundtrail.ledger import open_ledger
+from fundtrail.ledger.audit import audit
 from fundtrail.ledger.books import rebuild
 from fundtrail.ledger.indexer import RangePolicy, SyncProgress
+from fundtrail.ledger.views import ChainViews
 from scenario import GENERATOR_VERSION, Scenario, artifacts_digest, load_artifacts
 
 logger = logging.getLogger("index_benchmark")
@@ -194,9 +196,9 @@ class Bench:
                   result.requests, ranges)
         return run, database
 
-    def incremental(self, cut: int) -> tuple[Run, Run]:
+    def incremental(self, cut: int, database: str | None = None) -> tuple[Run, Run]:
         """Sync up to `cut` untimed, then time a new indexer's sync to the head, then a no-op sync."""
-        database = self.new_database()
+        database = database or self.new_database()
         self.indexer(database).sync(to_block=cut)
         indexer = self.indexer(database)
         with Timer() as tail_timer:
@@ -223,18 +225,15 @@ class Bench:
             Run(rebuild_timer.seconds, len(rows), rebuild_timer.cpu_seconds),
         )
 
-    def audit(self, database: str) -> Run | None:
-        # AUDIT HOOK: the reconciliation audit (src/fundtrail/ledger/audit.py, `fundtrail
-        # audit`) is written on another branch. When it is merged, time its entry point here
-        # over this ledger and self.web3, the way `rebuild` above times the books. Return a Run,
-        # and `main` prints it as the "audit" row.
-        try:
-            import fundtrail.ledger.audit  # noqa: F401
-        except ImportError:
-            logger.warning("No fundtrail.ledger.audit on this branch: the audit is not timed")
-            return None
-        logger.warning("fundtrail.ledger.audit exists but the benchmark does not call it yet")
-        return None
+    def audit(self, database: str) -> Run:
+        """Time the reconciliation audit of the whole ledger against the chain at its last block."""
+        ledger = self.indexer(database).ledger
+        views = ChainViews.of_ledger(ledger, self.web3, abis=self.abis)
+        with Timer() as timer:
+            report = audit(ledger, views)
+        if not report.clean:
+            raise RuntimeError(f"The audit of the benchmark chain found {len(report.discrepancies)} discrepancies")
+        return Run(timer.seconds, report.checked.events, timer.cpu_seconds, timer.anvil_cpu_seconds)
 
 
 def range_violations(ranges: list[tuple[int, int, int]], policy: RangePolicy) -> list[str]:
@@ -334,7 +333,11 @@ def measure(bench: Bench, repeat: int, profile: Path | None) -> dict:
     cut = cut_block(database, 0.9)
     incremental = [bench.incremental(cut) for _ in range(repeat)]
     rebuilt = [bench.rebuild(database) for _ in range(repeat)]
-    audit = bench.audit(database)
+    audits = [bench.audit(database) for _ in range(repeat)]
+    # The audit of a ledger that was brought up to date incrementally, which must be as clean.
+    incremental_database = bench.new_database()
+    bench.incremental(cut, incremental_database)
+    incremental_audit = bench.audit(incremental_database)
     load_after = os.getloadavg()
 
     adaptive = bench.fresh(policy=SMALL_POLICY)[0]
@@ -348,7 +351,8 @@ def measure(bench: Bench, repeat: int, profile: Path | None) -> dict:
         "noop": [vars(noop) for _, noop in incremental],
         "events_read": [vars(read) for read, _ in rebuilt],
         "rebuild": [vars(books) for _, books in rebuilt],
-        "audit": None if audit is None else vars(audit),
+        "audit": [vars(run) for run in audits],
+        "audit_incremental": vars(incremental_audit),
         "fresh_rate": spread([run.rate for run in fresh]),
         "adaptive_policy": vars(SMALL_POLICY),
         "adaptive": vars(adaptive),
@@ -375,10 +379,8 @@ def print_report(results: dict, output: Path) -> None:
     print(format_row("no-op sync", runs("noop"), with_rate=False))
     print(format_row("ledger.events()", runs("events_read")))
     print(format_row("books.rebuild()", runs("rebuild")))
-    if results["audit"] is None:
-        print(f"{'audit':<20} not measured: fundtrail.ledger.audit is not on this branch")
-    else:
-        print(format_row("audit", [Run(**results["audit"])]))
+    print(format_row("audit, fresh ledger", runs("audit")))
+    print(format_row("audit, incremental", [Run(**results["audit_incremental"])]))
 
     fresh = results["fresh"][0]
     print(f"eth_getLogs ranges of the first fresh sync ({len(fresh['ranges'])} requests stored, "
