@@ -9,39 +9,15 @@ model, so a revert leaves the model untouched, exactly as it leaves the chain un
 """
 
 from dataclasses import dataclass, field
-from enum import IntEnum
+
+# The contracts' enums, shared with the example-based tests.
+from assertions import GrantStatus, MilestoneStatus, ProjectStatus, SignatureState
 
 ETH = "0x0000000000000000000000000000000000000000"
 ZERO_ADDRESS = ETH
 ZERO_HASH = b"\x00" * 32
 MAX_UINT256 = 2**256 - 1
 FEE_BASIS_POINTS = 100
-
-
-class GrantStatus(IntEnum):
-    FUNDING = 0
-    FUNDING_FAILED = 1
-    ACTIVE = 2
-    COMPLETED = 3
-
-
-class MilestoneStatus(IntEnum):
-    AWAITING_EVIDENCE = 0
-    EVIDENCE_SUBMITTED = 1
-    RELEASED = 2
-    RECLAIMED = 3
-
-
-class ProjectStatus(IntEnum):
-    PENDING = 0
-    VERIFIED = 1
-    SUSPENDED = 2
-
-
-class SignatureState(IntEnum):
-    UNUSED = 0
-    USED = 1
-    REVOKED = 2
 
 
 class Revert(Exception):
