@@ -21,40 +21,14 @@ SALT_HEX = "00" * 31 + "07"
 
 
 @pytest.fixture
-def deployments(tmp_path, escrow, registry, usdc, chain):
-    """A deployments file that points at the session's escrow and registry."""
-    path = tmp_path / "deployments.json"
-    records = {
-        ESCROW: ContractRecord(escrow.address, 0, escrow.txn_hash),
-        REGISTRY: ContractRecord(registry.address, 0, registry.txn_hash),
-    }
-    DeploymentsFile(path).save(Deployment(NETWORK, chain.chain_id, records, {"USDC": usdc.address}))
-    return path
-
-
-@pytest.fixture
-def run(chain, deployments):
+def run(invoke_cli, deployments):
     """`run(*args, account=...)` invokes the CLI on the test chain and returns click's result."""
 
     def invoke(*args, account=None, deployments_path=deployments):
-        argv = [str(arg) for arg in args] + [
-            "--network",
-            NETWORK,
-            "--deployments",
-            str(deployments_path),
-        ]
+        argv = [*args, "--network", NETWORK, "--deployments", deployments_path]
         if account is not None:
             argv += ["--account", account.alias]
-        # NOTE: For `--network`, ape 0.8.51 connects a second provider object, finds the
-        # session's provider already connected and disconnects the second one, and the test
-        # provider's disconnect empties the chain's snapshot list. ape's per-test isolation
-        # needs that list, so it is put back after every command.
-        snapshots = list(chain._snapshots[chain.chain_id])
-        try:
-            # A wide terminal keeps hashes and addresses on one line in the tables.
-            return CliRunner(mix_stderr=False).invoke(cli, argv, env={"COLUMNS": "300"})
-        finally:
-            chain._snapshots[chain.chain_id] = snapshots
+        return invoke_cli(argv)
 
     return invoke
 

@@ -16,8 +16,6 @@ from click.testing import CliRunner
 from eth_account import Account
 
 from fundtrail.cli import cli
-from fundtrail.contracts import ESCROW, REGISTRY
-from fundtrail.deployments import ContractRecord, Deployment, DeploymentsFile
 from fundtrail.grants import MilestoneStatus
 
 NETWORK = "ethereum:local:test"
@@ -25,33 +23,14 @@ URI = "ipfs://bafy-hotline-report"
 
 
 @pytest.fixture
-def deployments(tmp_path, escrow, registry, usdc, chain):
-    path = tmp_path / "deployments.json"
-    records = {
-        ESCROW: ContractRecord(escrow.address, 0, escrow.txn_hash),
-        REGISTRY: ContractRecord(registry.address, 0, registry.txn_hash),
-    }
-    DeploymentsFile(path).save(Deployment(NETWORK, chain.chain_id, records, {"USDC": usdc.address}))
-    return path
-
-
-@pytest.fixture
-def run_online(chain, deployments):
+def run_online(invoke_cli, deployments):
     """`run_online(*args, account=...)` runs a command connected to the test chain."""
 
     def invoke(*args, account=None):
-        argv = [str(arg) for arg in args] + ["--network", NETWORK, "--deployments", deployments]
+        argv = [*args, "--network", NETWORK, "--deployments", deployments]
         if account is not None:
             argv += ["--account", account.alias]
-        # As in test_cli.py: connecting for --network empties the chain's snapshot list, which
-        # ape's per-test isolation needs, so it is put back after every command.
-        snapshots = list(chain._snapshots[chain.chain_id])
-        try:
-            return CliRunner(mix_stderr=False).invoke(
-                cli, [str(arg) for arg in argv], env={"COLUMNS": "300"}
-            )
-        finally:
-            chain._snapshots[chain.chain_id] = snapshots
+        return invoke_cli(argv)
 
     return invoke
 

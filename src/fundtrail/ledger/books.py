@@ -352,35 +352,28 @@ def _project_metadata_changed(books: Books, args: dict, mark: Mark) -> None:
     project.metadata_uri = args["metadataUri"]
 
 
+def _donation(args: dict, mark: Mark, **target) -> Donation:
+    return Donation(
+        donation_id=args["donationId"],
+        donor=args["donor"],
+        token=args["token"],
+        amount=args["amount"],
+        donor_ref=args["donorRef"],
+        mark=mark,
+        **target,
+    )
+
+
 def _project_donation(books: Books, args: dict, mark: Mark) -> None:
     project = books.projects[args["projectId"]]
     project.donated[args["token"]] = project.donated.get(args["token"], 0) + args["amount"]
     books.donations.append(
-        Donation(
-            donation_id=args["donationId"],
-            donor=args["donor"],
-            token=args["token"],
-            amount=args["amount"],
-            donor_ref=args["donorRef"],
-            mark=mark,
-            project_id=args["projectId"],
-            payout=args["payout"],
-        )
+        _donation(args, mark, project_id=args["projectId"], payout=args["payout"])
     )
 
 
 def _grant_donation(books: Books, args: dict, mark: Mark) -> None:
-    books.donations.append(
-        Donation(
-            donation_id=args["donationId"],
-            donor=args["donor"],
-            token=args["token"],
-            amount=args["amount"],
-            donor_ref=args["donorRef"],
-            mark=mark,
-            grant_id=args["grantId"],
-        )
-    )
+    books.donations.append(_donation(args, mark, grant_id=args["grantId"]))
 
 
 def _ownership_transferred(books: Books, args: dict, mark: Mark) -> None:

@@ -37,6 +37,13 @@ def deployment_of(escrow_address: str, registry_address: str, chain_id: int, blo
     )
 
 
+@pytest.fixture(scope="session")
+def make_deployment():
+    """`make_deployment(escrow, registry, chain_id, block=0)`: `deployment_of` as a fixture, for
+    test modules, which cannot import this conftest by name."""
+    return deployment_of
+
+
 @pytest.fixture
 def deployment(escrow, registry, chain):
     return deployment_of(escrow.address, registry.address, chain.chain_id)

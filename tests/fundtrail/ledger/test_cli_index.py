@@ -1,41 +1,14 @@
 """`fundtrail index`, run with click's CliRunner against the in-process test chain."""
 
 import pytest
-from click.testing import CliRunner
-
-from fundtrail.cli import cli
-from fundtrail.contracts import ESCROW, REGISTRY
-from fundtrail.deployments import ContractRecord, Deployment, DeploymentsFile
 
 NETWORK = "ethereum:local:test"
 
 
 @pytest.fixture
-def deployments(tmp_path, escrow, registry, chain):
-    path = tmp_path / "deployments.json"
-    records = {
-        ESCROW: ContractRecord(escrow.address, 0, escrow.txn_hash),
-        REGISTRY: ContractRecord(registry.address, 0, registry.txn_hash),
-    }
-    DeploymentsFile(path).save(Deployment(NETWORK, chain.chain_id, records, {}))
-    return path
-
-
-@pytest.fixture
-def index(chain, deployments, tmp_path):
+def index(invoke_cli, deployments):
     """`index(*args)` runs `fundtrail index` on the test chain and returns click's result."""
-
-    def invoke(*args):
-        argv = ["index", "--network", NETWORK, "--deployments", str(deployments), *args]
-        # ape's `--network` handling empties the session's snapshot list (see test_cli.py), and
-        # per-test isolation needs it back.
-        snapshots = list(chain._snapshots[chain.chain_id])
-        try:
-            return CliRunner(mix_stderr=False).invoke(cli, argv, env={"COLUMNS": "300"})
-        finally:
-            chain._snapshots[chain.chain_id] = snapshots
-
-    return invoke
+    return lambda *args: invoke_cli(["index", "--network", NETWORK, "--deployments", deployments, *args])
 
 
 def test_index_prints_blocks_events_and_database(index, grant_id, chain, tmp_path):

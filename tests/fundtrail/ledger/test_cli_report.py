@@ -9,7 +9,6 @@ import io
 import json
 
 import pytest
-from click.testing import CliRunner
 from statement_setup import (
     DIRECT_GIFT,
     DONOR_SHARE,
@@ -21,9 +20,6 @@ from statement_setup import (
     usdc_info,
 )
 
-from fundtrail.cli import cli
-from fundtrail.contracts import ESCROW, REGISTRY
-from fundtrail.deployments import ContractRecord, Deployment, DeploymentsFile
 from fundtrail.ledger.statements import (
     CSV_COLUMNS,
     donor_statement,
@@ -40,38 +36,17 @@ def cofunded(client, resolve, grant_maker, donor, ngo, attestors, registrar, str
 
 
 @pytest.fixture
-def deployments(tmp_path, escrow, registry, usdc, chain):
-    path = tmp_path / "deployments.json"
-    records = {
-        ESCROW: ContractRecord(escrow.address, 0, escrow.txn_hash),
-        REGISTRY: ContractRecord(registry.address, 0, registry.txn_hash),
-    }
-    DeploymentsFile(path).save(Deployment(NETWORK, chain.chain_id, records, {"USDC": usdc.address}))
-    return path
-
-
-@pytest.fixture
 def database(tmp_path):
     return tmp_path / "ledger.sqlite"
 
 
 @pytest.fixture
-def report(chain, deployments, database):
+def report(invoke_cli, deployments, database):
     """`report(*args)` runs `fundtrail report ARGS` on the test chain and returns click's result."""
 
     def invoke(*args):
-        argv = ["report", *(str(arg) for arg in args)]
-        argv += ["--network", NETWORK, "--deployments", str(deployments), "--database", str(database)]
-        # NOTE: ape 0.8.51's `--network` handling empties the test provider's snapshot list,
-        # which ape's per-test isolation needs, so it is put back after every command, as in
-        # tests/fundtrail/test_cli.py.
-        snapshots = list(chain._snapshots[chain.chain_id])
-        try:
-            return CliRunner(mix_stderr=False).invoke(
-                cli, argv, env={"COLUMNS": "300", "FUNDTRAIL_NO_PROGRESS": "1"}
-            )
-        finally:
-            chain._snapshots[chain.chain_id] = snapshots
+        argv = ["report", *args, "--network", NETWORK, "--deployments", deployments]
+        return invoke_cli(argv + ["--database", database], env={"FUNDTRAIL_NO_PROGRESS": "1"})
 
     return invoke
 

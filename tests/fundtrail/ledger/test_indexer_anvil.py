@@ -16,8 +16,6 @@ from fundtrail.contracts import ESCROW, REGISTRY
 from fundtrail.ledger import open_ledger
 from fundtrail.ledger.schema import events
 
-from conftest import deployment_of
-
 pytestmark = pytest.mark.anvil
 
 ROOT = Path(__file__).parents[3]
@@ -71,9 +69,9 @@ def register(web3, registry, uri: str):
     return web3.eth.wait_for_transaction_receipt(transaction.transact({"from": account}))
 
 
-def test_anvil_reorganisation_is_rolled_back_and_read_again(web3, contracts, abis, tmp_path):
+def test_anvil_reorganisation_is_rolled_back_and_read_again(web3, contracts, abis, tmp_path, make_deployment):
     escrow, registry = contracts
-    deployment = deployment_of(escrow.address, registry.address, web3.eth.chain_id)
+    deployment = make_deployment(escrow.address, registry.address, web3.eth.chain_id)
     indexer = open_ledger(deployment, web3, database=str(tmp_path / "ledger.sqlite"), abis=abis)
     register(web3, registry, "ipfs://bafy-project-1")
     indexer.sync()
@@ -100,9 +98,9 @@ def test_anvil_reorganisation_is_rolled_back_and_read_again(web3, contracts, abi
     assert indexer.ledger.last_block == web3.eth.block_number
 
 
-def test_anvil_restarted_empty_rolls_back_to_the_start(web3, contracts, abis, tmp_path):
+def test_anvil_restarted_empty_rolls_back_to_the_start(web3, contracts, abis, tmp_path, make_deployment):
     escrow, registry = contracts
-    deployment = deployment_of(escrow.address, registry.address, web3.eth.chain_id, block=1)
+    deployment = make_deployment(escrow.address, registry.address, web3.eth.chain_id, block=1)
     indexer = open_ledger(deployment, web3, database=str(tmp_path / "ledger.sqlite"), abis=abis)
     snapshot = web3.provider.make_request("evm_snapshot", [])["result"]
     register(web3, registry, "ipfs://bafy-project-1")
