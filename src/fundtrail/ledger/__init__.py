@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fundtrail.contracts import ESCROW, REGISTRY
 from fundtrail.deployments import Deployment
+from fundtrail.errors import DeploymentError
 from fundtrail.ledger.decode import EventDecoder
 from fundtrail.ledger.indexer import Indexer, Ledger, RangePolicy, connect
 from fundtrail.ledger.reader import ChainReader
@@ -29,9 +30,17 @@ def contract_abis() -> dict[str, list[dict]]:
     """Return the compiled ABIs of the escrow and the registry, from ape's project."""
     from ape import project
 
+    try:
+        contract_types = {name: getattr(project, name).contract_type for name in (ESCROW, REGISTRY)}
+    except AttributeError:
+        raise DeploymentError(
+            f"The ape project in {Path.cwd()} has no {ESCROW} contract. FundTrail reads the "
+            "contracts' ABIs from its own ape project, so run fundtrail from the FundTrail "
+            "repository folder."
+        ) from None
     return {
-        name: [entry.model_dump(mode="json", by_alias=True) for entry in getattr(project, name).contract_type.abi]
-        for name in (ESCROW, REGISTRY)
+        name: [entry.model_dump(mode="json", by_alias=True) for entry in contract_type.abi]
+        for name, contract_type in contract_types.items()
     }
 
 

@@ -1,6 +1,10 @@
 """The ledger index on ape's in-process chain: stored rows, resuming, ranges, reorganisations."""
 
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -256,3 +260,25 @@ def test_progress_is_reported_after_each_range(make_indexer, grant_id, chain):
     assert ends == list(range(7, result.end_block, 8)) + [result.end_block]
     assert {(report.start_block, report.end_block) for report in reports} == {(0, result.end_block)}
     assert reports[-1].events == result.events
+
+
+def test_abis_outside_the_repository_name_the_fix(tmp_path):
+    # ape's project is the working folder's, so only a new process can see another one.
+    script = (
+        "from fundtrail.ledger import contract_abis\n"
+        "try:\n"
+        "    contract_abis()\n"
+        "except Exception as error:\n"
+        "    print(type(error).__name__, error)\n"
+    )
+    environment = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[3] / "src"))
+
+    output = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
+    ).stdout
+
+    assert output == (
+        f"DeploymentError The ape project in {tmp_path} has no MilestoneEscrow contract. FundTrail "
+        "reads the contracts' ABIs from its own ape project, so run fundtrail from the FundTrail "
+        "repository folder.\n"
+    )
