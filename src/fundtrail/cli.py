@@ -539,7 +539,7 @@ def demo(offline_folder):
     deadline. Prints the trail and checks that the books reconcile. Then indexes every event
     into .fundtrail/demo/ledger.sqlite, audits the rebuilt books against the chain, prints the
     statement of the donor who gave into the grant, and writes the dashboard to
-    .fundtrail/demo/dashboard/.
+    .fundtrail/demo/dashboard/ (with --offline, to DIR/ledger.sqlite and DIR/dashboard/).
     """
     from ape import accounts, networks
 
@@ -574,10 +574,10 @@ def demo(offline_folder):
         raise click.exceptions.Exit(EXIT_FAILED)
 
     from fundtrail import cli_ledger, render_statements
-    from fundtrail.demo import read_back
+    from fundtrail.demo import DEMO_FOLDER, read_back
 
     console.rule("What a donor or an auditor reads back from the events")
-    ledger = read_back(result)
+    ledger = read_back(result, offline_folder or DEMO_FOLDER)
     console.print(
         f"Indexed {cli_ledger.plural(ledger.sync.events, 'event')} of blocks "
         f"{ledger.sync.start_block:,} to {ledger.sync.end_block:,} into {ledger.database}."

@@ -85,7 +85,7 @@ class DemoResult:
     grant_id: int
     project_id: int
     deployment: Deployment
-    """Where the demo deployed its contracts, for the ledger."""
+    """Record of the contracts the demo deployed, for the ledger."""
     steps: list[Step] = field(default_factory=list)
 
 
@@ -334,12 +334,12 @@ def _relay_offline(client, roles: Roles, grant_id, index, evidence_hash, uri, pa
 
 
 DEMO_FOLDER = Path(".fundtrail/demo")
-"""Where the demo writes its ledger database and its dashboard, relative to the working folder."""
+"""Folder of the demo's ledger database and dashboard, relative to the working folder."""
 
 
 @dataclass
 class DemoLedger:
-    """What the demo's read side produced from the events of its run."""
+    """Output of the demo's read side, built from the events of its run."""
 
     sync: object
     """The `SyncResult` of indexing every event of the run."""

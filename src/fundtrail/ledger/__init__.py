@@ -17,11 +17,12 @@ from fundtrail.ledger.reader import ChainReader
 logger = logging.getLogger(__name__)
 
 DATA_FOLDER = Path(".fundtrail/ledger")
-"""Where the default SQLite ledgers live, relative to the working folder."""
+"""Folder of the default SQLite ledgers, relative to the working folder."""
 
 
 def default_database(deployment: Deployment) -> Path:
-    """The SQLite file for `deployment`: one per chain and escrow, so redeploying starts afresh."""
+    """Return the SQLite file of `deployment`: one per chain and escrow, so a redeployment starts
+    a new ledger."""
     escrow = deployment.contracts[ESCROW].address
     return DATA_FOLDER / f"{deployment.chain_id}-{escrow}.sqlite"
 
@@ -54,11 +55,13 @@ def open_ledger(
     abis: dict[str, list[dict]] | None = None,
 ) -> Indexer:
     """Return an indexer for `deployment`'s ledger in `database` (a path or SQLAlchemy URL)."""
+    # The ABIs come first: outside the repository they are missing, and nothing should be
+    # created there before that error.
+    abis = abis or contract_abis()
     if database is None:
         path = default_database(deployment)
         path.parent.mkdir(parents=True, exist_ok=True)
         database = str(path)
-    abis = abis or contract_abis()
     escrow = deployment.contracts[ESCROW]
     registry = deployment.contracts[REGISTRY]
     ledger = Ledger(

@@ -1,8 +1,8 @@
 """The books of every grant, project and credit, rebuilt from the ledger's events alone.
 
-`rebuild` replays the stored events in chain order, the way the contracts applied them, so its
-result can be compared with the contracts' view functions (the audit) and read without trusting
-any node or operator beyond the events themselves (the reports and the dashboard).
+`rebuild` replays the stored events in chain order, the way the contracts applied them. The
+audit compares its result with the contracts' view functions. The statements and the dashboard
+read it, trusting nothing but the events.
 """
 
 from collections import defaultdict
@@ -24,7 +24,7 @@ PROJECT_STATUSES = ("Pending", "Verified", "Suspended")
 
 @dataclass(frozen=True)
 class Mark:
-    """Where and when an event happened."""
+    """Position and time of an event: transaction, block, log index and block time."""
 
     tx_hash: str
     block_number: int
@@ -43,7 +43,7 @@ class Vote:
     approved: bool
     reason_hash: str | None
     relayer: str | None
-    """Who submitted the attestor's offline signature, or None for an on-chain vote."""
+    """Address that relayed the attestor's offline signature, or None for an on-chain vote."""
     mark: Mark
 
 
@@ -121,7 +121,7 @@ class GrantBook:
         return self.funded - self.released - self.reclaimed
 
     def status(self, now: int) -> GrantStatus:
-        """The grant's status at unix time `now`, by the contract's rule."""
+        """Return the grant's status at unix time `now`, by the contract's rule."""
         if self.funded < self.total:
             return GrantStatus.Funding if now < self.funding_deadline else GrantStatus.FundingFailed
         settled = sum(
@@ -401,5 +401,5 @@ _HANDLERS = {
     "GrantDonation": _grant_donation,
     "OwnershipTransferred": _ownership_transferred,
 }
-"""What each event does to the books. `SignatureRevoked` and `OwnershipTransferStarted` change
-nothing that the books keep; they stay in the ledger for the record."""
+"""Handler of each event that changes the books. `SignatureRevoked` and
+`OwnershipTransferStarted` change nothing that the books keep, so they stay in the ledger only."""

@@ -1,8 +1,9 @@
 """The ledger index: reads every event of the escrow and the registry into a database.
 
 Each `sync` resumes after the last stored block. Before reading on, it checks that the last
-stored block still has the same hash on the chain; if not, the chain was reorganised (or reset),
-so the index rolls back to the newest stored block the chain still has, and re-reads from there.
+stored block still has the same hash on the chain. A different hash means that the chain was
+reorganised or reset, so the index rolls back to the newest stored block that the chain still
+has, and reads again from there.
 
 Logs are read in block ranges that adapt to the provider: a range halves when the provider
 refuses it or answers with too many logs, and doubles when answers are small. The events of a
@@ -14,6 +15,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -32,7 +34,7 @@ class LedgerStateError(FundTrailError):
 
 @dataclass(frozen=True)
 class RangePolicy:
-    """How large the `eth_getLogs` block ranges are, and when they change."""
+    """Sizes of the `eth_getLogs` block ranges, and the rules that change them."""
 
     initial: int = 2_000
     """Blocks in the first request."""
@@ -44,7 +46,7 @@ class RangePolicy:
 
 @dataclass(frozen=True)
 class SyncProgress:
-    """Where a running sync stands, passed to the progress callback after each range."""
+    """State of a running sync, passed to the progress callback after each range."""
 
     start_block: int
     end_block: int
@@ -70,15 +72,36 @@ class SyncResult:
     """The fork block after a reorganisation: stored data above it was removed and re-read."""
 
 
+class LedgerDatabaseError(FundTrailError):
+    """The ledger database cannot be opened: a bad URL, a missing driver, folder or server, or a
+    file that is not an SQLite database."""
+
+
 def connect(database: str) -> Engine:
-    """Return an engine for a SQLAlchemy URL, or for a path to an SQLite file."""
+    """Return an engine for a SQLAlchemy URL, or for a path to an SQLite file.
+
+    Raise `LedgerDatabaseError` for a URL that SQLAlchemy cannot use and for an SQLite path in a
+    folder that does not exist. The connection itself is opened by `Ledger`.
+    """
     if "://" not in database:
+        folder = Path(database).parent
+        if not folder.is_dir():
+            raise LedgerDatabaseError(
+                f"The folder {folder} of the ledger database {database} does not exist. Create "
+                "it, or pass another --database."
+            )
         return sa.create_engine(f"sqlite:///{database}")
     scheme, _, rest = database.partition("://")
     # SQLAlchemy would pick psycopg2 for a bare postgresql:// URL; FundTrail installs psycopg 3.
     if scheme in ("postgres", "postgresql"):
         database = f"postgresql+psycopg://{rest}"
-    return sa.create_engine(database)
+    try:
+        return sa.create_engine(database)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
+        raise LedgerDatabaseError(
+            f"The ledger database URL {sa.engine.make_url(database).render_as_string(hide_password=True)} "
+            f"cannot be used ({error}). Pass a path to an SQLite file, or a postgresql:// URL."
+        ) from None
 
 
 class Ledger:
@@ -87,6 +110,21 @@ class Ledger:
     def __init__(self, engine: Engine, *, chain_id: int, escrow: str, registry: str, start_block: int):
         """Create the tables if needed, and check that the database belongs to these contracts."""
         self.engine = engine
+        try:
+            self._check_or_claim(chain_id=chain_id, escrow=escrow, registry=registry, start_block=start_block)
+        except sa.exc.DBAPIError as error:
+            # psycopg puts the cause on the first line and hints on the lines after it.
+            reason = str(error.orig or error).strip().splitlines()[0].strip().rstrip(".")
+            raise LedgerDatabaseError(
+                f"Cannot open the ledger database {engine.url.render_as_string(hide_password=True)}: "
+                f"{reason}. Check that the database server is running and accepts this user, or "
+                "that the path is an SQLite file."
+            ) from None
+
+    def _check_or_claim(self, *, chain_id: int, escrow: str, registry: str, start_block: int) -> None:
+        """Create the tables and record these contracts in a new database, or check that an
+        existing one belongs to them."""
+        engine = self.engine
         schema.metadata.create_all(engine)
         expected = {
             "schema_version": str(schema.SCHEMA_VERSION),
@@ -256,11 +294,11 @@ class Indexer:
                 rejected += 1
                 if range_end == block:
                     raise ChainReadError(
-                        f"The provider refused eth_getLogs even for the single block {block}: "
+                        f"The provider rejected eth_getLogs even for the single block {block}: "
                         f"{error}. Use another RPC endpoint for indexing."
                     ) from error
                 self._range = max(1, (range_end - block + 1) // 2)
-                logger.debug("Provider refused blocks %s-%s (%s); halving to %s", block, range_end, error, self._range)
+                logger.debug("Provider rejected blocks %s-%s (%s), so the range halves to %s", block, range_end, error, self._range)
                 continue
             self._adapt(len(raw_logs), range_end - block + 1)
 

@@ -128,6 +128,20 @@ def test_donor_record_of_grant_donor(data, demo_ledger, usdc_info):
     assert record.credits == []
 
 
+def test_first_funder_shares_take_the_remainder(data, demo_ledger):
+    roles = demo_ledger.result.roles
+    record = next(donor for donor in data.donors if donor.address == roles.grant_maker.address)
+
+    (share,) = record.shares
+    # The first funder gets what the other funders' rounded-down shares leave, so each
+    # milestone's shares add up to its amount, as in the statements and in a reclaim.
+    assert [(row.milestone, row.outcome, row.amount) for row in share.rows] == [
+        (0, "released", 12_500 * USDC - 1_388_888_888),
+        (1, "released", 25_000 * USDC - 2_777_777_777),
+        (2, "returned", 6_666_666_667),
+    ]
+
+
 def test_donor_records_cover_every_giver(data, demo_ledger):
     roles = demo_ledger.result.roles
 

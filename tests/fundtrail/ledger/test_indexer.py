@@ -11,10 +11,11 @@ import pytest
 from fundtrail.contracts import ESCROW
 from fundtrail.ledger import RangePolicy, open_ledger
 from fundtrail.ledger.schema import events
-from fundtrail.ledger.indexer import LedgerStateError
+from fundtrail.ledger.indexer import Ledger, LedgerDatabaseError, LedgerStateError, connect
 from fundtrail.ledger.reader import ChainReader, ChainReadError, RangeRejected
 
 EVIDENCE_URI = "ipfs://bafy-evidence-0"
+ESCROW_ADDRESS = "0x000000000000000000000000000000000000dEaD"
 
 
 class LimitedReader(ChainReader):
@@ -168,7 +169,7 @@ def test_refused_single_block_raises(make_indexer, grant_id, chain):
 
     start = indexer.ledger.last_block + 1
     assert str(error.value) == (
-        f"The provider refused eth_getLogs even for the single block {start}: block range too "
+        f"The provider rejected eth_getLogs even for the single block {start}: block range too "
         "wide: 1 > 0. Use another RPC endpoint for indexing."
     )
     assert indexer.ledger.events() == []
@@ -281,4 +282,57 @@ def test_abis_outside_the_repository_name_the_fix(tmp_path):
         f"DeploymentError The ape project in {tmp_path} has no MilestoneEscrow contract. FundTrail "
         "reads the contracts' ABIs from its own ape project, so run fundtrail from the FundTrail "
         "repository folder.\n"
+    )
+
+
+def open_database(database: str) -> Ledger:
+    return Ledger(connect(database), chain_id=1, escrow=ESCROW_ADDRESS, registry=ESCROW_ADDRESS, start_block=0)
+
+
+def test_database_in_missing_folder_is_rejected(tmp_path):
+    database = tmp_path / "missing" / "ledger.sqlite"
+
+    with pytest.raises(LedgerDatabaseError) as error:
+        open_database(str(database))
+
+    assert str(error.value) == (
+        f"The folder {database.parent} of the ledger database {database} does not exist. Create "
+        "it, or pass another --database."
+    )
+
+
+def test_file_that_is_not_sqlite_is_rejected(tmp_path):
+    database = tmp_path / "notes.txt"
+    database.write_text("not a database\n" * 100)
+
+    with pytest.raises(LedgerDatabaseError) as error:
+        open_database(str(database))
+
+    assert str(error.value) == (
+        f"Cannot open the ledger database sqlite:///{database}: file is not a database. Check that "
+        "the database server is running and accepts this user, or that the path is an SQLite file."
+    )
+
+
+def test_unreachable_postgres_names_the_url_without_password():
+    # Nothing listens on this port of the loopback address.
+    url = "postgresql://fundtrail:secret@127.0.0.1:8698/fundtrail"
+
+    with pytest.raises(LedgerDatabaseError) as error:
+        open_database(url)
+
+    assert str(error.value).startswith(
+        "Cannot open the ledger database postgresql+psycopg://fundtrail:***@127.0.0.1:8698/fundtrail: "
+        'connection failed: connection to server at "127.0.0.1", port 8698 failed: Connection refused. '
+    )
+    assert "secret" not in str(error.value)
+
+
+def test_url_without_installed_driver_is_rejected():
+    with pytest.raises(LedgerDatabaseError) as error:
+        open_database("mysql://fundtrail:secret@127.0.0.1/fundtrail")
+
+    assert str(error.value) == (
+        "The ledger database URL mysql://fundtrail:***@127.0.0.1/fundtrail cannot be used (No "
+        "module named 'MySQLdb'). Pass a path to an SQLite file, or a postgresql:// URL."
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from fundtrail.errors import FundTrailError
 from fundtrail.grants import GrantStatus, MilestoneStatus
 from fundtrail.ledger.books import Books, GrantBook
+from fundtrail.ledger.statements import pro_rata_shares
 from fundtrail.units import TokenInfo
 
 MAX_DONOR_NODES = 12
@@ -546,8 +547,9 @@ def grant_share(grant: GrantBook, funder: str, token: TokenInfo) -> GrantShare:
 
     Payouts to the funder (reclaims and refunds) are exact. The contract pays a released
     milestone to the recipient as one sum and keeps no funder's part of it, so the funder's
-    part of a release, and of what the escrow still holds, is their pro-rata share, rounded
-    down: milestone amount * contribution / funded.
+    part of a release, and of what the escrow still holds, is their pro-rata share by the
+    statements' rule (`pro_rata_shares`): rounded down, with the remainder to the first funder,
+    as the escrow splits a reclaim.
     """
     contribution = grant.contributions[funder]
     rows = []
@@ -560,7 +562,7 @@ def grant_share(grant: GrantBook, funder: str, token: TokenInfo) -> GrantShare:
         return GrantShare(grant.grant_id, token, contribution, rows)
 
     for milestone in grant.milestones:
-        share = milestone.amount * contribution // grant.funded
+        share = pro_rata_shares(milestone.amount, grant.contributions, grant.funded)[funder]
         if milestone.status == MilestoneStatus.Released:
             rows.append(ShareRow(milestone.index, "released", share, False, milestone.settled.tx_hash))
         elif milestone.status == MilestoneStatus.Reclaimed:
