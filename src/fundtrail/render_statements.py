@@ -181,7 +181,19 @@ def donor_statement_view(statement: DonorStatement) -> Group:
         )
     if statement.credits:
         parts.append(credits)
-    parts.append(movements_table(statement.movements()))
+    movements = statement.movements()
+    if not movements:
+        # The ledger cannot tell a mistyped address from one that never gave, so say which.
+        parts.append(
+            Text(
+                f"The ledger has no gift, funding or withdrawal of {statement.donor} up to block "
+                f"{statement.source.last_block:,}. Check the address, or run `fundtrail index` "
+                "if the gift is newer.",
+                style="yellow",
+            )
+        )
+        return Group(*parts)
+    parts.append(movements_table(movements))
     return Group(*parts)
 
 

@@ -197,6 +197,16 @@ def test_report_donor_table(report, cofunded, donor, ngo):
     assert ngo.address in result.stdout
 
 
+def test_report_donor_without_gifts_says_so(report, cofunded, stranger, chain):
+    result = report("donor", stranger.address)
+
+    assert result.exit_code == 0, result.stderr
+    assert " ".join(result.stdout.split()).endswith(
+        f"The ledger has no gift, funding or withdrawal of {stranger.address} up to block "
+        f"{chain.blocks.height:,}. Check the address, or run `fundtrail index` if the gift is newer."
+    )
+
+
 def test_report_table_to_file(report, cofunded, tmp_path):
     grant_id, _, receipts = cofunded
     out = tmp_path / "grant.txt"
