@@ -6,6 +6,7 @@ with status 2 and sends nothing. A transaction that fails on-chain exits with st
 
 import functools
 import os
+import shutil
 from pathlib import Path
 
 import click
@@ -20,6 +21,12 @@ from fundtrail import __version__, render
 # repository would try to download solc, which fails offline.
 if "SOLCX_BINARY_PATH" not in os.environ and (Path.cwd() / ".solcx").is_dir():
     os.environ["SOLCX_BINARY_PATH"] = str(Path.cwd() / ".solcx")
+# ape-foundry starts the `anvil` it finds on PATH, and `make` puts the npm package's anvil
+# there. Run from the repository without make, `--network ethereum:local:foundry` would
+# otherwise fail with "Missing local Foundry node client".
+_NPM_ANVIL = Path.cwd() / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin"
+if shutil.which("anvil") is None and (_NPM_ANVIL / "anvil").is_file():
+    os.environ["PATH"] = os.pathsep.join([str(_NPM_ANVIL), os.environ.get("PATH", "")])
 from fundtrail.accounts import resolve_account
 from fundtrail.client import FundTrail
 from fundtrail.deployments import DeploymentsFile

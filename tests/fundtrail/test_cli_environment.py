@@ -1,4 +1,4 @@
-"""The `fundtrail` command finds the project's solc-js launcher without the Makefile."""
+"""The `fundtrail` command finds the project's solc-js launcher and anvil without the Makefile."""
 
 import os
 import subprocess
@@ -38,3 +38,33 @@ def test_cli_keeps_solcx_path_from_environment(tmp_path):
 
 def test_cli_leaves_solcx_path_unset_elsewhere(tmp_path):
     assert run_in(tmp_path, without_solcx_path()) == "None"
+
+
+PRINT_ANVIL = "import shutil, fundtrail.cli; print(shutil.which('anvil'))"
+NPM_ANVIL = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
+
+
+def without_anvil_on_path() -> dict[str, str]:
+    folders = os.environ.get("PATH", "").split(os.pathsep)
+    kept = [folder for folder in folders if not (Path(folder) / "anvil").exists()]
+    return {**os.environ, "PATH": os.pathsep.join(kept)}
+
+
+def which_anvil_in(folder: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", PRINT_ANVIL],
+        cwd=folder,
+        env=without_anvil_on_path(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_cli_puts_npm_anvil_on_path():
+    assert which_anvil_in(ROOT) == str(NPM_ANVIL)
+
+
+def test_cli_leaves_path_alone_elsewhere(tmp_path):
+    assert which_anvil_in(tmp_path) == "None"
