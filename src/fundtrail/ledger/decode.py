@@ -68,12 +68,12 @@ class Event:
     log_index: int
 
 
-def _canonical_type(abi_input: dict) -> str:
+def canonical_type(abi_input: dict) -> str:
     """Return the ABI type string, with tuples spelled out as eth-abi expects."""
     kind = abi_input["type"]
     if not kind.startswith("tuple"):
         return kind
-    inner = ",".join(_canonical_type(component) for component in abi_input["components"])
+    inner = ",".join(canonical_type(component) for component in abi_input["components"])
     return f"({inner}){kind[len('tuple'):]}"
 
 
@@ -164,7 +164,7 @@ class _EventDecoder:
         self.contract = contract
         self.name = abi["name"]
         self.inputs = abi["inputs"]
-        types = [_canonical_type(item) for item in self.inputs]
+        types = [canonical_type(item) for item in self.inputs]
         self.signature = f"{self.name}({','.join(types)})"
         self.topic = keccak(text=self.signature)
         self._indexed = [
