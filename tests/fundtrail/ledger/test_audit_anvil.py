@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 from web3 import HTTPProvider, Web3
 
-from fundtrail.contracts import ESCROW, REGISTRY
+from fundtrail.contracts import ESCROW
 from fundtrail.deployments import Deployment, DeploymentsFile
 from fundtrail.ledger.books import ETH
-from fundtrail.ledger.views import ChainViewError, ChainViews, ViewReverted
 
 pytestmark = pytest.mark.anvil
 
@@ -186,18 +185,3 @@ def test_tampered_ledger_on_anvil_exits_one(snapshot, environment, deployment, t
         {"kind": "shortfall", "subject": f"token {token}", "field": "balance, at least held + credits", "expected": str(500 * USDC), "actual": "0"},
     ]
 
-
-def test_views_tell_a_revert_from_a_node_failure(anvil, deployment, snapshot, abis):
-    escrow = escrow_of(deployment)
-    views = ChainViews(anvil, escrow=escrow, registry=deployment.contracts[REGISTRY].address, abis=abis)
-    head = anvil.eth.block_number
-
-    assert views.escrow("grantCount", block=head) == 1
-    with pytest.raises(ViewReverted) as reverted:
-        views.escrow("getGrant", 99, block=head)
-    with pytest.raises(ChainViewError) as failed:
-        views.escrow("grantCount", block=head + 1_000)
-
-    assert str(reverted.value).startswith(f"MilestoneEscrow.getGrant(99,) reverted at block {head}: ")
-    assert not isinstance(failed.value, ViewReverted)
-    assert str(failed.value).startswith(f"MilestoneEscrow.grantCount() failed at block {head + 1_000}: ")

@@ -1,5 +1,5 @@
-"""The ledger index against a real anvil process: raw JSON-RPC reads, batched block headers,
-and a reorganisation made with anvil's snapshot and revert.
+"""The ledger against a real anvil process: the index's raw JSON-RPC reads, batched block
+headers and a reorganisation made with anvil's snapshot and revert, and the audit's raw views.
 
 The tests deploy the contracts and send their transactions with web3.py, so they need no ape
 network. Their anvil runs on port 8670, apart from every other test's chain.
@@ -15,6 +15,7 @@ from web3 import HTTPProvider, Web3
 from fundtrail.contracts import ESCROW, REGISTRY
 from fundtrail.ledger import open_ledger
 from fundtrail.ledger.schema import events
+from fundtrail.ledger.views import ChainViewError, ChainViews, ViewReverted
 
 pytestmark = pytest.mark.anvil
 
@@ -117,3 +118,19 @@ def test_anvil_restarted_empty_rolls_back_to_the_start(web3, contracts, abis, tm
     assert [(row["event"], row["block_number"]) for row in indexer.ledger.events()] == [
         ("OwnershipTransferred", 2)
     ]
+
+
+def test_views_tell_a_revert_from_a_node_failure(web3, contracts, abis):
+    escrow, registry = contracts
+    views = ChainViews(web3, escrow=escrow.address, registry=registry.address, abis=abis)
+    head = web3.eth.block_number
+
+    assert views.escrow("grantCount", block=head) == 0
+    with pytest.raises(ViewReverted) as reverted:
+        views.escrow("getGrant", 1, block=head)
+    with pytest.raises(ChainViewError) as failed:
+        views.escrow("grantCount", block=head + 1_000)
+
+    assert str(reverted.value).startswith(f"MilestoneEscrow.getGrant(1,) reverted at block {head}: ")
+    assert not isinstance(failed.value, ViewReverted)
+    assert str(failed.value).startswith(f"MilestoneEscrow.grantCount() failed at block {head + 1_000}: ")
