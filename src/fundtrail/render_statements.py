@@ -183,7 +183,8 @@ def donor_statement_view(statement: DonorStatement) -> Group:
         parts.append(credits)
     movements = statement.movements()
     if not movements:
-        # The ledger cannot tell a mistyped address from one that never gave, so say which.
+        # The ledger cannot tell a mistyped address from one that never gave, so the message
+        # names both possibilities.
         parts.append(
             Text(
                 f"The ledger has no gift, funding or withdrawal of {statement.donor} up to block "

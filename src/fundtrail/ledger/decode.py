@@ -57,7 +57,7 @@ class Event:
     """One decoded event."""
 
     contract: str
-    """Which FundTrail contract emitted it: `escrow` or `registry`."""
+    """Label of the FundTrail contract that emitted it: `escrow` or `registry`."""
     name: str
     args: dict[str, Any]
     """Arguments by name: ints, checksum addresses, bytes as 0x-prefixed hex, structs as dicts."""

@@ -6,7 +6,7 @@ reorganised or reset, so the index rolls back to the newest stored block that th
 has, and reads again from there.
 
 Logs are read in block ranges that adapt to the provider: a range halves when the provider
-refuses it or answers with too many logs, and doubles when answers are small. The events of a
+rejects it or returns too many logs, and doubles when responses are small. The events of a
 range and the new `last_block` are written in one database transaction, so an interrupted sync
 leaves a consistent index that the next sync continues.
 """

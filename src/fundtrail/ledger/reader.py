@@ -22,7 +22,7 @@ class RangeRejected(Exception):
 
 
 class ChainReadError(FundTrailError):
-    """The chain answered a read with an error that a smaller request cannot fix."""
+    """The chain returned an error for a read that a smaller request cannot fix."""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ The same tables serve SQLite (the default, a file in the project's data folder) 
 (for shared deployments), through SQLAlchemy Core. docs/ledger.md documents each column.
 
 Amounts and other uint256 values are stored as decimal text, because neither SQLite's INTEGER
-nor PostgreSQL's BIGINT holds 256 bits, and a floating-point NUMERIC would round them. Sums are
+nor PostgreSQL's BIGINT can store 256 bits, and a floating-point NUMERIC would round them. Sums are
 computed in Python, which has exact integers.
 """
 
@@ -31,7 +31,7 @@ meta = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
-"""What the index belongs to: `schema_version`, `chain_id`, `escrow`, `registry`, `start_block`,
+"""Identity and progress of the index: `schema_version`, `chain_id`, `escrow`, `registry`, `start_block`,
 and `last_block`, the last block whose events are all stored."""
 
 blocks = Table(
@@ -64,6 +64,6 @@ events = Table(
     Index("ix_ledger_events_account", "account"),
     Index("ix_ledger_events_event", "event"),
 )
-"""One row per log. `args` holds every decoded argument as JSON; the other columns repeat the
-ones that reports filter on. `account` is the party whose money the event moves: the funder,
+"""One row per log. `args` contains every decoded argument as JSON, and the other columns
+repeat the ones that reports filter on. `account` is the party whose money the event moves: the funder,
 donor, payee or withdrawing account."""

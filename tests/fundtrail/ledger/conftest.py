@@ -84,7 +84,7 @@ def postgres_server():
             pytest.fail(message)
         pytest.skip(message)
     # As root, the server runs as the `postgres` user, which cannot enter pytest's private
-    # temporary folders; this one is readable by all and contains test data only.
+    # temporary folders. This folder is readable by all, because it contains test data only.
     folder = Path(tempfile.mkdtemp(prefix="fundtrail-postgres-"))
     folder.chmod(0o755)
     script = ROOT / "toolchain" / "postgres.sh"

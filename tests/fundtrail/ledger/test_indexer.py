@@ -131,7 +131,7 @@ def test_sync_with_nothing_new_sends_no_request(make_indexer, grant_id):
     assert (again.events, again.requests, again.rolled_back_to) == (0, 0, None)
 
 
-def test_a_reopened_ledger_continues_where_it_stopped(make_indexer, client, grant_id, ngo, evidence_hash, tmp_path):
+def test_reopened_ledger_continues_after_last_block(make_indexer, client, grant_id, ngo, evidence_hash, tmp_path):
     database = str(tmp_path / "shared.sqlite")
     make_indexer(database).sync()
     client.submit_evidence(grant_id, 0, evidence_hash, EVIDENCE_URI, ngo)

@@ -546,10 +546,10 @@ def grant_share(grant: GrantBook, funder: str, token: TokenInfo) -> GrantShare:
     """Return what became of `funder`'s contribution to `grant`, milestone by milestone.
 
     Payouts to the funder (reclaims and refunds) are exact. The contract pays a released
-    milestone to the recipient as one sum and keeps no funder's part of it, so the funder's
+    milestone to the recipient as one sum and keeps no funder's part of it. So the funder's
     part of a release, and of what the escrow still holds, is their pro-rata share by the
-    statements' rule (`pro_rata_shares`): rounded down, with the remainder to the first funder,
-    as the escrow splits a reclaim.
+    statements' rule (`pro_rata_shares`). Each share is rounded down, and the first funder gets
+    the remainder, as when the escrow splits a reclaim.
     """
     contribution = grant.contributions[funder]
     rows = []
